@@ -1,0 +1,1 @@
+//! Per-task network namespaces over netlink.

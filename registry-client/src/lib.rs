@@ -1,0 +1,1 @@
+//! OCI distribution client, content store and safe unpacker.

@@ -1,0 +1,26 @@
+//! Every schema step, oldest first. Append only: a released migration is never edited.
+
+/// One schema step.
+#[derive(Debug)]
+pub struct Migration {
+    /// `PRAGMA user_version` after this step.
+    pub version: u32,
+    /// A short name for logs and errors.
+    pub name: &'static str,
+    /// The SQL, run in one transaction.
+    pub sql: &'static str,
+    /// Rows to insert into a database at this version, as `(table, sql)`, used by the
+    /// migration tests to check that later steps keep data.
+    pub fixtures: &'static [(&'static str, &'static str)],
+}
+
+/// The schema version this berth writes.
+pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "images",
+    sql: include_str!("migrations/0001_images.sql"),
+    fixtures: &[],
+}];

@@ -1,0 +1,11 @@
+//! berth's domain: the task-definition model, SQLite state, image service, OCI spec
+//! generation, cgroups, volumes and the per-task shim.
+//!
+//! The `cli` crate is a thin shell around this library: the daemon owns an engine
+//! built from these modules, and `berth shim` calls [`shim`] directly.
+
+pub mod db;
+pub mod error;
+pub mod paths;
+
+pub use error::ErrorClass;
