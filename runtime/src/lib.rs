@@ -4,6 +4,7 @@
 //! The `cli` crate is a thin shell around this library: the daemon owns an engine
 //! built from these modules, and `berth shim` calls [`shim`] directly.
 
+pub mod cgroup;
 pub mod db;
 pub mod error;
 pub mod paths;

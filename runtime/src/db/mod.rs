@@ -8,6 +8,7 @@
 //!
 //! The daemon keeps the [`Db`] on one dedicated thread; nothing here is `async`.
 
+mod handle;
 mod migrations;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use rusqlite::Connection;
 
 use crate::error::ErrorClass;
 
+pub use handle::DbHandle;
 pub use migrations::{LATEST_VERSION, MIGRATIONS, Migration};
 
 /// Errors opening or migrating the database, or running a query.

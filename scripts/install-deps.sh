@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs everything berth needs to build, run and test on Debian 12 / Ubuntu 24.04, as root.
+# The one place system packages are listed. Idempotent.
+set -eu
+
+PACKAGES="
+  build-essential pkg-config libseccomp-dev
+  iproute2 nftables
+  busybox-static docker-registry skopeo umoci jq
+  qemu-system-x86 debootstrap zstd e2fsprogs
+  python3 python3-pip python3-venv
+"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps.sh: run as root" >&2
+  exit 1
+fi
+
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  # Another apt user may hold the lock for a while on a shared machine: wait for it.
+  i=0
+  while fuser /var/lib/dpkg/lock-frontend >/dev/null 2>&1 && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# Rust toolchain: the machine's rustup toolchain if present, otherwise install one.
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+  else
+    apt-get install -y -qq --no-install-recommends curl ca-certificates
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  fi
+fi
