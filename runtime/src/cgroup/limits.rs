@@ -12,11 +12,11 @@
 //! the OCI `unified` map so libcgroups does not convert it again.
 
 /// Minimum and maximum `cpu.shares` the kernel accepts.
-pub const MIN_SHARES: u64 = 2;
-pub const MAX_SHARES: u64 = 262_144;
+pub(crate) const MIN_SHARES: u64 = 2;
+pub(crate) const MAX_SHARES: u64 = 262_144;
 
 /// The CFS period berth uses for task CPU quotas (the ECS agent's default).
-pub const CPU_PERIOD_US: u64 = 100_000;
+pub(crate) const CPU_PERIOD_US: u64 = 100_000;
 
 /// `cpu.shares` for a container's `cpu` units. The ECS agent passes null, 0 and 1 as
 /// the kernel minimum, 2, and the kernel caps at 262144.
@@ -32,7 +32,7 @@ pub fn cpu_weight_from_shares(shares: u64) -> u64 {
 
 /// The CFS quota in microseconds per [`CPU_PERIOD_US`] for a task's `cpu` units:
 /// 1024 units = one full CPU.
-pub fn cpu_quota_us(units: u32) -> u64 {
+pub(crate) fn cpu_quota_us(units: u32) -> u64 {
     (u64::from(units) * CPU_PERIOD_US / 1024).max(1000)
 }
 
