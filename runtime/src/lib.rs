@@ -8,5 +8,6 @@ pub mod cgroup;
 pub mod db;
 pub mod error;
 pub mod paths;
+pub mod spec;
 
 pub use error::ErrorClass;
