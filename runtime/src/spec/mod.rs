@@ -373,10 +373,10 @@ fn resources(plan: &ContainerPlan, ctx: &SpecContext<'_>) -> Result<Value, SpecE
     if let Some(r) = plan.memory_reservation_mib {
         memory.insert("reservation".into(), json!(mib(r)));
     }
-    if let Some(s) = plan.swappiness {
-        if ctx.cgroup_version == CgroupVersion::V1 {
-            memory.insert("swappiness".into(), json!(s));
-        }
+    if let Some(s) = plan.swappiness
+        && ctx.cgroup_version == CgroupVersion::V1
+    {
+        memory.insert("swappiness".into(), json!(s));
     }
     let shares = cpu_shares_for_units(plan.cpu_units);
     let mut res = serde_json::Map::new();

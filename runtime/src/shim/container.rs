@@ -1,0 +1,111 @@
+//! The libcontainer calls: create+start, kill, delete, exec. Only the shim calls
+//! these, from its single thread: libcontainer clones the container's processes from
+//! the calling process, which is sound only in a single-threaded one.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+
+use super::init::BerthExecutor;
+use super::types::ShimContainer;
+
+/// Creates and starts the container; returns its init pid on the host. The error is
+/// the message ECS users see after `CannotStartContainerError: `.
+pub(crate) fn create_and_start(
+    c: &ShimContainer,
+    state_root: &Path,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<u32, String> {
+    // A container of the same id left by an earlier, interrupted attempt would make
+    // the build fail with "container exists".
+    delete(c, state_root);
+    let mut container = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
+        .with_root_path(state_root)
+        .map_err(describe)?
+        .with_stdout(stdout)
+        .with_stderr(stderr)
+        .with_executor(BerthExecutor { init: c.init_process })
+        .validate_id()
+        .map_err(describe)?
+        .as_init(&c.bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .map_err(describe)?;
+    let pid = container.pid().map(|p| p.as_raw() as u32);
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(describe(e));
+    }
+    pid.ok_or_else(|| "the runtime reported no pid for the container".to_owned())
+}
+
+/// Kills every process of the container (SIGKILL to its whole cgroup).
+pub(crate) fn kill_all(c: &ShimContainer, state_root: &Path) {
+    if let Ok(mut container) = Container::load(state_root.join(&c.runtime_id)) {
+        let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
+    }
+}
+
+/// Removes the container's runtime state and cgroup (killing leftovers). Idempotent.
+pub(crate) fn delete(c: &ShimContainer, state_root: &Path) {
+    let dir = state_root.join(&c.runtime_id);
+    if !dir.exists() {
+        return;
+    }
+    match Container::load(dir.clone()) {
+        Ok(mut container) => {
+            let _ = container.refresh_status();
+            if let Err(e) = container.delete(true) {
+                tracing::warn!(container = %c.name, error = %describe(e), "deleting container state");
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        Err(_) => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Runs `argv` inside the running container (its namespaces, cgroup, user and
+/// environment) with stdout and stderr to `output`; returns the process's pid, a child
+/// of the shim.
+pub(crate) fn exec(
+    c: &ShimContainer,
+    state_root: &Path,
+    argv: &[String],
+    output: OwnedFd,
+) -> Result<u32, String> {
+    let out2 = output.try_clone().map_err(|e| e.to_string())?;
+    let pid = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
+        .with_root_path(state_root)
+        .map_err(describe)?
+        .with_stdout(output)
+        .with_stderr(out2)
+        .with_executor(BerthExecutor { init: false })
+        .as_tenant()
+        .with_container_args(argv.to_vec())
+        .with_detach(true)
+        .build()
+        .map_err(describe)?;
+    Ok(pid.as_raw() as u32)
+}
+
+/// libcontainer's errors nest their cause; ECS users get one line with the chain.
+fn describe(e: libcontainer::error::LibcontainerError) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}

@@ -1,0 +1,200 @@
+//! The per-task shim: a small, single-threaded supervisor process, one per task.
+//!
+//! The daemon never forks or clones a container: it prepares everything (images,
+//! rootfs mounts, network namespace, cgroup, OCI bundles), writes `task.json` into the
+//! task's run directory and starts `berth shim <task-run-dir>` — the berth binary
+//! re-executed. The shim
+//!
+//! * creates and starts the containers through libcontainer, honouring `dependsOn`;
+//! * is their parent (and a child subreaper), so it reaps them and records exit codes,
+//!   start and stop times and OOM kills in `state.json`;
+//! * captures stdout/stderr into size-capped log files;
+//! * runs health checks inside the containers;
+//! * stops the task when an essential container exits or when asked, in reverse
+//!   dependency order with each container's stop timeout;
+//! * serves a control socket (`shim.sock`) for state, watch and stop requests;
+//! * keeps running if the daemon dies — a restarted daemon reads `state.json` and
+//!   reconnects.
+//!
+//! Files in the task run directory: `task.json` (input), `state.json` (output, replaced
+//! atomically), `shim.sock`, `shim.pid`, `shim.log`.
+
+mod container;
+mod control;
+mod init;
+pub mod logs;
+mod plan;
+mod supervisor;
+mod sys;
+mod types;
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use supervisor::{ESSENTIAL_EXITED, OOM_REASON};
+pub use types::*;
+
+use crate::cgroup::{BerthCgroups, CgroupHost};
+use crate::error::ErrorClass;
+
+/// File names inside a task's run directory.
+pub const TASK_FILE: &str = "task.json";
+pub const STATE_FILE: &str = "state.json";
+pub const SOCKET_FILE: &str = "shim.sock";
+pub const PID_FILE: &str = "shim.pid";
+pub const LOG_FILE: &str = "shim.log";
+
+/// Errors running the shim or talking to it.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("failed to read {path}")]
+    ReadTask {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("malformed {path}")]
+    ParseTask {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("failed to set up the shim: {what}")]
+    Setup {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to detect cgroups")]
+    Cgroup(#[source] crate::cgroup::CgroupError),
+    #[error("poll failed")]
+    Poll(#[source] nix::errno::Errno),
+    #[error("failed to write the task state")]
+    State(#[source] io::Error),
+    #[error("cannot reach the shim at {path}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the shim answered: {0}")]
+    Refused(String),
+    #[error("talking to the shim failed")]
+    Protocol(#[source] io::Error),
+}
+
+impl ShimError {
+    /// The API class of this error.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::Internal
+    }
+}
+
+/// Runs the shim for the task in `task_dir` until every container has stopped.
+/// Called by `berth shim`, in a fresh single-threaded process.
+pub fn run(task_dir: &Path) -> Result<ShimState, ShimError> {
+    let task_path = task_dir.join(TASK_FILE);
+    let text = std::fs::read(&task_path)
+        .map_err(|source| ShimError::ReadTask { path: task_path.clone(), source })?;
+    let task: ShimTask = serde_json::from_slice(&text)
+        .map_err(|source| ShimError::ParseTask { path: task_path.clone(), source })?;
+
+    sys::become_subreaper()
+        .map_err(|e| ShimError::Setup { what: "becoming a child subreaper", source: e.into() })?;
+    let signals = sys::signalfd()
+        .map_err(|e| ShimError::Setup { what: "creating the signalfd", source: e.into() })?;
+    let control = control::ControlServer::bind(&task_dir.join(SOCKET_FILE))
+        .map_err(|source| ShimError::Setup { what: "binding the control socket", source })?;
+    std::fs::write(task_dir.join(PID_FILE), std::process::id().to_string())
+        .map_err(|source| ShimError::Setup { what: "writing shim.pid", source })?;
+
+    let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
+    let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
+    let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
+    let state = sup.run()?;
+    let _ = std::fs::remove_file(task_dir.join(SOCKET_FILE));
+    Ok(state)
+}
+
+/// Reads the last state the shim wrote, if any.
+pub fn read_state(task_dir: &Path) -> Option<ShimState> {
+    let bytes = std::fs::read(task_dir.join(STATE_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Whether the shim recorded in `task_dir` is alive (its pid exists and is a berth
+/// shim for this directory).
+pub fn shim_alive(task_dir: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(task_dir.join(PID_FILE)) else { return false };
+    let Ok(pid) = pid.trim().parse::<u32>() else { return false };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let dir = task_dir.as_os_str().as_encoded_bytes();
+    cmdline.split(|b| *b == 0).any(|arg| arg == dir)
+}
+
+/// A blocking client of one shim's control socket.
+#[derive(Debug)]
+pub struct ShimClient {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl ShimClient {
+    /// Connects to the shim of the task in `task_dir`.
+    pub fn connect(task_dir: &Path) -> Result<ShimClient, ShimError> {
+        let path = task_dir.join(SOCKET_FILE);
+        let stream = UnixStream::connect(&path)
+            .map_err(|source| ShimError::Connect { path: path.clone(), source })?;
+        stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(ShimError::Protocol)?;
+        let writer = stream.try_clone().map_err(ShimError::Protocol)?;
+        Ok(ShimClient { reader: BufReader::new(stream), writer })
+    }
+
+    fn request(&mut self, req: &ControlRequest) -> Result<(), ShimError> {
+        let mut line = serde_json::to_vec(req).map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(ShimError::Protocol)
+    }
+
+    /// Reads the next reply; `None` when the shim closed the connection.
+    pub fn next_reply(&mut self) -> Result<Option<ControlReply>, ShimError> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).map_err(ShimError::Protocol)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| ShimError::Protocol(io::Error::other(e)))
+    }
+
+    /// The current state.
+    pub fn state(&mut self) -> Result<ShimState, ShimError> {
+        self.request(&ControlRequest::State)?;
+        match self.next_reply()? {
+            Some(ControlReply::State(s)) => Ok(s),
+            Some(ControlReply::Error { message }) => Err(ShimError::Refused(message)),
+            _ => Err(ShimError::Protocol(io::Error::other("unexpected reply"))),
+        }
+    }
+
+    /// Starts watching: the first reply is the current state; call [`next_reply`]
+    /// for each change.
+    ///
+    /// [`next_reply`]: ShimClient::next_reply
+    pub fn watch(&mut self) -> Result<(), ShimError> {
+        self.request(&ControlRequest::Watch)
+    }
+
+    /// Asks the shim to stop the task.
+    pub fn stop(&mut self, reason: &str, timeout_secs: Option<u64>) -> Result<(), ShimError> {
+        self.request(&ControlRequest::Stop { reason: reason.to_owned(), timeout_secs })?;
+        match self.next_reply()? {
+            Some(ControlReply::Ok) => Ok(()),
+            Some(ControlReply::Error { message }) => Err(ShimError::Refused(message)),
+            _ => Err(ShimError::Protocol(io::Error::other("unexpected reply"))),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The shim's raw process and signal plumbing, in one place.
+
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// The signals the shim handles through its signalfd.
+pub(crate) fn shim_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set
+}
+
+/// Blocks the shim's signals and returns a non-blocking signalfd for them. Children
+/// inherit the blocked mask; [`reset_signals_for_exec`] clears it before a container
+/// process execs.
+pub(crate) fn signalfd() -> nix::Result<SignalFd> {
+    let set = shim_signals();
+    set.thread_block()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// Makes the shim the reaper of orphaned descendants, so container processes whose
+/// parent dies are reparented to the shim, not to the host's init.
+pub(crate) fn become_subreaper() -> nix::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// A pipe whose ends are close-on-exec (the write end is dup'ed onto the container's
+/// stdout/stderr by libcontainer, which clears the flag on the copy).
+pub(crate) fn pipe() -> nix::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC)
+}
+
+/// Sets a descriptor non-blocking.
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use std::os::fd::AsRawFd;
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// One reaped child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reaped {
+    pub pid: i32,
+    /// The shell-style exit code: the status, or 128 + the signal number.
+    pub code: i32,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// Reaps every child that has exited, without blocking.
+pub(crate) fn reap_all() -> Vec<Reaped> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => {
+                out.push(Reaped { pid: pid.as_raw(), code, signal: None });
+            }
+            Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                out.push(Reaped { pid: pid.as_raw(), code: 128 + sig as i32, signal: Some(sig as i32) });
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(_) => continue,
+        }
+    }
+    out
+}
+
+/// Sends `sig` to `pid`, ignoring a process that is already gone.
+pub(crate) fn send_signal(pid: u32, sig: i32) {
+    let Ok(sig) = Signal::try_from(sig) else { return };
+    let _ = signal::kill(Pid::from_raw(pid as i32), sig);
+}
+
+/// Clears what a container process must not inherit from the shim before it execs:
+/// the blocked signal mask (SIGTERM would otherwise never reach it) and Rust's ignored
+/// SIGPIPE (ignored dispositions survive exec).
+pub(crate) fn reset_signals_for_exec() {
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: setting a signal's disposition to the default handler involves no Rust
+    // code running in signal context; this process is single-threaded here (the
+    // container init, about to exec).
+    let _ = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+extern "C" fn noop_handler(_: libc::c_int) {}
+
+/// For the minimal init (PID 1 of the container's pid namespace): the kernel drops
+/// signals that PID 1 has no handler for, so install a no-op handler for every
+/// catchable signal, then block them all and collect them with `sigwaitinfo`.
+pub(crate) fn init_catch_all_signals() -> SigSet {
+    let all = SigSet::all();
+    for s in Signal::iterator() {
+        if matches!(s, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: the handler does nothing (async-signal-safe) and the signals are
+        // blocked right after, so it never actually runs; it only changes how the
+        // kernel routes signals to PID 1.
+        let _ = unsafe { signal::signal(s, SigHandler::Handler(noop_handler)) };
+    }
+    let _ = all.thread_block();
+    all
+}

@@ -1,0 +1,254 @@
+//! What the daemon hands the shim (`task.json`) and what the shim reports back
+//! (`state.json` and the control socket). Both are JSON so that a daemon of another
+//! berth version, or an operator with `jq`, can read them.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The shim's input, written by the daemon to `<task-run-dir>/task.json` before it
+/// starts the shim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShimTask {
+    pub task_id: String,
+    /// berth's cgroup base (see `cgroup::BerthCgroups::from_base`).
+    pub cgroup_base: String,
+    /// libcontainer's state root.
+    pub container_state_root: PathBuf,
+    pub containers: Vec<ShimContainer>,
+    pub log: LogSettings,
+}
+
+/// Log rotation settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogSettings {
+    /// Rotate a container's log file when it reaches this size.
+    pub max_bytes: u64,
+    /// Keep this many rotated files besides the live one.
+    pub max_files: u32,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { max_bytes: 10 * 1024 * 1024, max_files: 3 }
+    }
+}
+
+/// One container of the task, ready to create: its bundle (`config.json` and the
+/// mounted rootfs) is prepared by the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShimContainer {
+    pub name: String,
+    /// libcontainer's container id (`<task-id>-<name>`).
+    pub runtime_id: String,
+    pub bundle: PathBuf,
+    pub essential: bool,
+    #[serde(default)]
+    pub depends_on: Vec<ShimDependency>,
+    /// Seconds to wait for dependencies before giving up.
+    pub start_timeout_secs: u64,
+    /// Seconds between the stop signal and SIGKILL.
+    pub stop_timeout_secs: u64,
+    /// The stop signal number (the image's StopSignal, else SIGTERM).
+    pub stop_signal: i32,
+    pub health_check: Option<ShimHealthCheck>,
+    pub log_path: PathBuf,
+    /// The container's cgroup, hierarchy-relative.
+    pub cgroup_path: String,
+    /// Run a minimal init as PID 1 (`linuxParameters.initProcessEnabled`).
+    #[serde(default)]
+    pub init_process: bool,
+}
+
+/// `dependsOn[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShimDependency {
+    pub container: String,
+    pub condition: Condition,
+}
+
+/// ECS's dependency conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Condition {
+    Start,
+    Complete,
+    Success,
+    Healthy,
+}
+
+impl Condition {
+    /// ECS's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Start => "START",
+            Condition::Complete => "COMPLETE",
+            Condition::Success => "SUCCESS",
+            Condition::Healthy => "HEALTHY",
+        }
+    }
+}
+
+/// A health check as the shim runs it: `argv` is executed inside the container
+/// (`CMD-SHELL` has been turned into `/bin/sh -c`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShimHealthCheck {
+    pub argv: Vec<String>,
+    pub interval_secs: u64,
+    pub timeout_secs: u64,
+    pub retries: u32,
+    pub start_period_secs: u64,
+}
+
+/// The task as the shim sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Containers are being started (some may wait on dependencies).
+    Starting,
+    /// Every container has started (or finished, for init-style containers).
+    Running,
+    /// Stop signals are out; waiting for containers to exit.
+    Stopping,
+    /// Every container has exited; the shim is about to exit.
+    Stopped,
+}
+
+/// ECS's task stop codes berth produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StopCode {
+    TaskFailedToStart,
+    EssentialContainerExited,
+    UserInitiated,
+}
+
+impl StopCode {
+    /// ECS's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopCode::TaskFailedToStart => "TaskFailedToStart",
+            StopCode::EssentialContainerExited => "EssentialContainerExited",
+            StopCode::UserInitiated => "UserInitiated",
+        }
+    }
+}
+
+/// Why the task is stopping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StopInfo {
+    pub code: StopCode,
+    pub reason: String,
+    /// Epoch seconds at which stopping began (ECS `stoppingAt`).
+    pub at: f64,
+}
+
+/// A container's lifecycle as the shim sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ContainerStatus {
+    /// Not started: waiting for dependencies, or never started.
+    Pending,
+    Running,
+    Stopped,
+}
+
+/// ECS's health status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HealthStatus {
+    #[default]
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// One container's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    pub name: String,
+    pub status: ContainerStatus,
+    /// The container's init pid on the host.
+    pub pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    /// ECS container `reason` (e.g. `OutOfMemoryError: Container killed due to memory usage`).
+    pub reason: Option<String>,
+    pub started_at: Option<f64>,
+    pub finished_at: Option<f64>,
+    pub oom_killed: bool,
+    pub health: HealthStatus,
+    /// Output of the last health check (truncated).
+    pub health_output: Option<String>,
+    pub health_since: Option<f64>,
+    /// Set when the stop signal was sent.
+    pub stop_signalled_at: Option<f64>,
+}
+
+impl ContainerState {
+    /// A container that has not started.
+    pub fn pending(name: &str) -> ContainerState {
+        ContainerState {
+            name: name.to_owned(),
+            status: ContainerStatus::Pending,
+            pid: None,
+            exit_code: None,
+            reason: None,
+            started_at: None,
+            finished_at: None,
+            oom_killed: false,
+            health: HealthStatus::Unknown,
+            health_output: None,
+            health_since: None,
+            stop_signalled_at: None,
+        }
+    }
+}
+
+/// Everything the shim reports: written atomically to `<task-run-dir>/state.json` on
+/// every change and streamed to watchers on the control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShimState {
+    pub shim_pid: u32,
+    /// Increases with every change.
+    pub seq: u64,
+    pub status: RunStatus,
+    pub stop: Option<StopInfo>,
+    /// Epoch seconds when every container had started (ECS `startedAt`).
+    pub running_at: Option<f64>,
+    /// Epoch seconds when the last container exited (ECS `executionStoppedAt`).
+    pub stopped_at: Option<f64>,
+    pub containers: Vec<ContainerState>,
+}
+
+/// A request on the control socket (one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum ControlRequest {
+    /// Reply with the current state.
+    State,
+    /// Reply with the current state, then a new line on every change.
+    Watch,
+    /// Stop the task (containers in reverse dependency order, each with its
+    /// stopTimeout). `timeout_secs` overrides every container's timeout (0 = kill now).
+    Stop {
+        reason: String,
+        #[serde(default)]
+        timeout_secs: Option<u64>,
+    },
+}
+
+/// A reply on the control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ControlReply {
+    State(ShimState),
+    Ok,
+    Error { message: String },
+}
