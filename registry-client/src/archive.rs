@@ -1,0 +1,1 @@
+//! OCI image layouts and `docker save` archives (issue 8): placeholder.
