@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod db;
 pub mod error;
 pub mod paths;
+pub mod taskdef;
 pub mod shim;
 pub mod spec;
 
