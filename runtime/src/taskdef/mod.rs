@@ -129,7 +129,17 @@ impl ParseError {
         prefix: &str,
     ) -> ParseError {
         let path = err.path().to_string();
-        let path = if path == "." { String::new() } else { path };
+        // A syntax error's path is where parsing stopped ("containerDefinitions[0].?"),
+        // not a field; its line and column say more.
+        let syntax = matches!(
+            err.inner().classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        let path = if path == "." || syntax {
+            String::new()
+        } else {
+            path
+        };
         let field = match (prefix.is_empty(), path.is_empty()) {
             (true, _) => path,
             (false, true) => prefix.to_owned(),

@@ -83,10 +83,11 @@ pub fn describe_json(def: &TaskDefinition, meta: &RevisionMeta<'_>) -> Value {
         .or_insert_with(|| json!([]));
     if let Some(Value::Array(volumes)) = obj.get_mut("volumes") {
         for (vol, model) in volumes.iter_mut().zip(&def.volumes) {
-            if model.kind() == VolumeKind::Scratch && model.host.is_none() {
-                if let Value::Object(o) = vol {
-                    o.insert("host".into(), json!({}));
-                }
+            if model.kind() == VolumeKind::Scratch
+                && model.host.is_none()
+                && let Value::Object(o) = vol
+            {
+                o.insert("host".into(), json!({}));
             }
         }
     }
@@ -118,13 +119,11 @@ fn fill_container(c: &mut Map<String, Value>, mode: Option<NetworkMode>) {
         for pm in pms.iter_mut() {
             let Value::Object(pm) = pm else { continue };
             pm.entry("protocol").or_insert_with(|| json!("tcp"));
-            if static_ports {
-                if let Some(cp) = pm.get("containerPort").cloned() {
-                    let dynamic = pm.get("hostPort").is_none_or(|h| h == &json!(0));
-                    if dynamic {
-                        pm.insert("hostPort".into(), cp);
-                    }
-                }
+            if static_ports
+                && let Some(cp) = pm.get("containerPort").cloned()
+                && pm.get("hostPort").is_none_or(|h| h == &json!(0))
+            {
+                pm.insert("hostPort".into(), cp);
             }
         }
     }

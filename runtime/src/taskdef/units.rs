@@ -80,8 +80,9 @@ fn parse_with_unit(s: &str, units: &[&str], scale: u64) -> Result<u32, UnitError
 /// guide "Task size"; the model's `memory` documentation carries the same table).
 pub(crate) fn is_fargate_size(cpu: u32, memory: u32) -> bool {
     const GB: u32 = 1024;
-    let steps =
-        |lo: u32, hi: u32, step: u32| memory >= lo && memory <= hi && (memory - lo) % step == 0;
+    let steps = |lo: u32, hi: u32, step: u32| {
+        memory >= lo && memory <= hi && (memory - lo).is_multiple_of(step)
+    };
     match cpu {
         256 => matches!(memory, 512 | 1024 | 2048),
         512 => steps(GB, 4 * GB, GB),

@@ -125,16 +125,16 @@ fn task_level(def: &TaskDefinition, w: &mut impl FnMut(String, String)) {
             "fault injection endpoints are not served".into(),
         );
     }
-    if let Some(te) = &def.trusted_execution_configuration {
-        if te.isolation_mode != IsolationMode::Shared || te.attestation_policy.is_some() {
-            w(
-                "trustedExecutionConfiguration".into(),
-                format!(
-                    "isolation mode {} is not available; tasks run in namespaces on this host",
-                    te.isolation_mode
-                ),
-            );
-        }
+    if let Some(te) = &def.trusted_execution_configuration
+        && (te.isolation_mode != IsolationMode::Shared || te.attestation_policy.is_some())
+    {
+        w(
+            "trustedExecutionConfiguration".into(),
+            format!(
+                "isolation mode {} is not available; tasks run in namespaces on this host",
+                te.isolation_mode
+            ),
+        );
     }
     let os = def
         .runtime_platform
@@ -273,12 +273,13 @@ fn container(i: usize, c: &ContainerDefinition, w: &mut impl FnMut(String, Strin
             );
         }
     }
-    if let Some(lp) = &c.linux_parameters {
-        if lp.swappiness.is_some() && lp.max_swap.is_none() {
-            w(
-                f("linuxParameters.swappiness"),
-                "ignored because maxSwap is not set (as on ECS)".into(),
-            );
-        }
+    if let Some(lp) = &c.linux_parameters
+        && lp.swappiness.is_some()
+        && lp.max_swap.is_none()
+    {
+        w(
+            f("linuxParameters.swappiness"),
+            "ignored because maxSwap is not set (as on ECS)".into(),
+        );
     }
 }

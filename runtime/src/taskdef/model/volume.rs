@@ -46,10 +46,10 @@ impl Volume {
 
     /// How berth provides this volume on the host.
     pub fn kind(&self) -> VolumeKind<'_> {
-        if let Some(path) = self.host.as_ref().and_then(|h| h.source_path.as_deref()) {
-            if !path.is_empty() {
-                return VolumeKind::HostPath(path);
-            }
+        if let Some(path) = self.host.as_ref().and_then(|h| h.source_path.as_deref())
+            && !path.is_empty()
+        {
+            return VolumeKind::HostPath(path);
         }
         if let Some(docker) = &self.docker_volume_configuration {
             return VolumeKind::Named(docker);

@@ -142,10 +142,10 @@ fn find_cycle(containers: &[ContainerDefinition], edges: &[Vec<usize>]) -> Optio
     }
     let mut marks = vec![Mark::New; containers.len()];
     for n in 0..containers.len() {
-        if marks[n] == Mark::New {
-            if let Some(c) = visit(n, edges, &mut marks, &mut Vec::new()) {
-                return Some(c);
-            }
+        if marks[n] == Mark::New
+            && let Some(c) = visit(n, edges, &mut marks, &mut Vec::new())
+        {
+            return Some(c);
         }
     }
     None

@@ -59,13 +59,13 @@ pub(super) fn check(ctx: &Ctx<'_>) -> Result<(), ValidationError> {
         for (j, pm) in c.port_mappings.iter().enumerate() {
             let f = format!("{list}[{j}]");
             check_mapping(mode, &f, pm)?;
-            if let Some(name) = pm.name.as_deref() {
-                if let Some(first) = names.insert(name, f.clone()) {
-                    return Err(rule(
-                        format!("{f}.name"),
-                        format!("{name:?} is already used by {first}"),
-                    ));
-                }
+            if let Some(name) = pm.name.as_deref()
+                && let Some(first) = names.insert(name, f.clone())
+            {
+                return Err(rule(
+                    format!("{f}.name"),
+                    format!("{name:?} is already used by {first}"),
+                ));
             }
             // Container-side overlaps within one container (ranges, or any port when
             // container ports are host ports).
@@ -178,17 +178,17 @@ fn check_mapping(mode: NetworkMode, f: &str, pm: &PortMapping) -> Result<(), Val
             })
         }
         (Some(cp), None) => {
-            if matches!(mode, NetworkMode::Awsvpc | NetworkMode::Host) {
-                if let Some(hp) = pm.host_port.filter(|h| h.get() != 0) {
-                    ensure(hp.get() == cp.get(), || {
-                        rule(
-                            format!("{f}.hostPort"),
-                            format!(
-                                "({hp}) must be empty or equal to containerPort ({cp}) when networkMode is {mode}"
-                            ),
-                        )
-                    })?;
-                }
+            if matches!(mode, NetworkMode::Awsvpc | NetworkMode::Host)
+                && let Some(hp) = pm.host_port.filter(|h| h.get() != 0)
+            {
+                ensure(hp.get() == cp.get(), || {
+                    rule(
+                        format!("{f}.hostPort"),
+                        format!(
+                            "({hp}) must be empty or equal to containerPort ({cp}) when networkMode is {mode}"
+                        ),
+                    )
+                })?;
             }
             Ok(())
         }

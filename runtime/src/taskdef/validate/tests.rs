@@ -12,8 +12,11 @@ fn base() -> Value {
 /// `base()` with top-level members replaced.
 fn task(patch: Value) -> Value {
     let mut v = base();
-    for (k, val) in patch.as_object().unwrap() {
-        v[k] = val.clone();
+    let Value::Object(members) = patch else {
+        panic!("patch must be an object")
+    };
+    for (k, val) in members {
+        v[k] = val;
     }
     v
 }
@@ -22,11 +25,14 @@ fn task(patch: Value) -> Value {
 fn ctr(patch: Value) -> Value {
     let mut v = base();
     let c = v["containerDefinitions"][0].as_object_mut().unwrap();
-    for (k, val) in patch.as_object().unwrap() {
+    let Value::Object(members) = patch else {
+        panic!("patch must be an object")
+    };
+    for (k, val) in members {
         if val.is_null() {
-            c.remove(k);
+            c.remove(&k);
         } else {
-            c.insert(k.clone(), val.clone());
+            c.insert(k, val);
         }
     }
     v
@@ -35,19 +41,24 @@ fn ctr(patch: Value) -> Value {
 /// A container called `name` with 64 MiB and extra members.
 fn c(name: &str, extra: Value) -> Value {
     let mut v = json!({"name": name, "image": "busybox", "memory": 64});
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
+    let Value::Object(members) = extra else {
+        panic!("extra must be an object")
+    };
+    for (k, val) in members {
+        v[k] = val;
     }
     v
 }
 
 fn containers(list: Value) -> Value {
-    task(json!({ "containerDefinitions": list }))
+    let mut patch = serde_json::Map::new();
+    patch.insert("containerDefinitions".into(), list);
+    task(Value::Object(patch))
 }
 
 fn run(v: Value) -> Result<ValidatedTaskDefinition, ValidationError> {
-    let def: TaskDefinition =
-        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+    let text = v.to_string();
+    let def: TaskDefinition = serde_json::from_value(v).unwrap_or_else(|e| panic!("{e}: {text}"));
     validate(def)
 }
 

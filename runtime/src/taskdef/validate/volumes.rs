@@ -82,32 +82,31 @@ pub(super) fn check(volumes: &[Volume]) -> Result<(), ValidationError> {
                 )?;
             }
         }
-        if let Some(s3) = &v.s3files_volume_configuration {
-            if s3
+        if let Some(s3) = &v.s3files_volume_configuration
+            && s3
                 .access_point_arn
                 .as_deref()
                 .is_some_and(|s| !s.is_empty())
-            {
-                ensure(
-                    matches!(s3.root_directory.as_deref(), None | Some("" | "/")),
-                    || {
-                        rule(
-                            f("s3filesVolumeConfiguration.rootDirectory"),
-                            "must be omitted or \"/\" when accessPointArn is set",
-                        )
-                    },
-                )?;
-            }
+        {
+            ensure(
+                matches!(s3.root_directory.as_deref(), None | Some("" | "/")),
+                || {
+                    rule(
+                        f("s3filesVolumeConfiguration.rootDirectory"),
+                        "must be omitted or \"/\" when accessPointArn is set",
+                    )
+                },
+            )?;
         }
-        if v.configured_at_launch == Some(true) {
-            if let Some(first) = at_launch.replace(i) {
-                return Err(rule(
-                    f("configuredAtLaunch"),
-                    format!(
-                        "cannot be true: only one volume can be configured at launch (volumes[{first}] is)"
-                    ),
-                ));
-            }
+        if v.configured_at_launch == Some(true)
+            && let Some(first) = at_launch.replace(i)
+        {
+            return Err(rule(
+                f("configuredAtLaunch"),
+                format!(
+                    "cannot be true: only one volume can be configured at launch (volumes[{first}] is)"
+                ),
+            ));
         }
     }
     Ok(())
