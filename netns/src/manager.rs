@@ -486,6 +486,7 @@ impl NetworkManager {
         let eth0 = inside
             .link_by_name(TASK_INTERFACE)?
             .ok_or_else(|| NetworkError::Vanished(TASK_INTERFACE.into()))?;
+        inside.set_up(eth0.index, TASK_INTERFACE)?;
         inside.add_address(eth0.index, TASK_INTERFACE, addr, self.subnet.net(), false)?;
         inside.add_default_route(self.subnet.gateway())?;
         Ok(NetworkInterface {

@@ -236,12 +236,12 @@ impl Rtnl {
     }
 
     /// Creates a veth pair in one request: the host end attached to its bridge and up, the
-    /// peer created directly inside the task namespace and up. Creating the peer in place
+    /// peer created directly inside the task namespace (down). Creating the peer in place
     /// avoids moving it later, which costs an RCU barrier (perf-baselines §3).
     pub(crate) fn create_veth(&mut self, spec: &VethSpec<'_>) -> Result<(), RouteError> {
+        // The peer cannot be created up: a veth refuses to open before it knows its peer
+        // (ENOTCONN), which it does only once both ends exist. It is brought up from inside.
         let mut peer = LinkMessage::default();
-        peer.header.flags = LinkFlags::Up;
-        peer.header.change_mask = LinkFlags::Up;
         peer.attributes
             .push(LinkAttribute::IfName(spec.peer_name.to_owned()));
         peer.attributes
