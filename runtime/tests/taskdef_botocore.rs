@@ -97,6 +97,35 @@ fn bridge_links() -> Value {
     })
 }
 
+/// `describe-task-definition` output is a valid task definition file: registering it
+/// again gives the same definition (the defaults ECS fills are stable).
+fn assert_describe_output_registers_again_unchanged(name: &str, describe: &Value) {
+    let again = validate(parse_task_definition_file(describe.to_string().as_bytes()).unwrap())
+        .unwrap_or_else(|e| panic!("{name}: describe output does not validate: {e}"));
+    let mut db = Db::open_in_memory().unwrap();
+    let tx = db.conn_mut().transaction().unwrap();
+    let scope = ArnScope::new("us-east-1", "000000000000");
+    let (stored, _) = registry::register(&tx, &scope, again, None, UNIX_EPOCH).unwrap();
+    let mut second = stored.to_ecs_json();
+    let mut first = describe.clone();
+    for key in [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+        "deleteRequestedAt",
+    ] {
+        first.as_object_mut().unwrap().remove(key);
+        second.as_object_mut().unwrap().remove(key);
+    }
+    assert_eq!(
+        first, second,
+        "{name}: describe output changes when registered again"
+    );
+}
+
 #[test]
 fn taskdef_output_and_stored_input_match_botocores_ecs_model() {
     let seeds = format!("{}/tests/data/seeds", env!("CARGO_MANIFEST_DIR"));
@@ -151,7 +180,9 @@ fn taskdef_output_and_stored_input_match_botocores_ecs_model() {
             stored
         };
         tx.commit().unwrap();
-        cases.push(json!({"name": name, "describe": stored.to_ecs_json(), "register": register, "tags": tags}));
+        let describe = stored.to_ecs_json();
+        assert_describe_output_registers_again_unchanged(&name, &describe);
+        cases.push(json!({"name": name, "describe": describe, "register": register, "tags": tags}));
     }
 
     let dir = tempfile::tempdir().unwrap();

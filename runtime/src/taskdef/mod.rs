@@ -7,7 +7,7 @@
 //!    which may also be `describe-task-definition` output) reads JSON into
 //!    [`TaskDefinition`]. Unknown members and wrong JSON types fail with a
 //!    [`ParseError`] naming the path (`containerDefinitions[0].memory: …`).
-//! 2. [`validate`] applies ECS's rules and returns a [`ValidatedTaskDefinition`]:
+//! 2. [`validate()`] applies ECS's rules and returns a [`ValidatedTaskDefinition`]:
 //!    task `cpu`/`memory` normalized to CPU units and MiB, plus the [`Warning`]s for
 //!    every field berth accepts but cannot honour on one Linux host (each listed
 //!    once; nothing is dropped silently). Rule violations are a [`ValidationError`]

@@ -10,7 +10,7 @@
 //! serialized from here (the registry writes its own, see [`super::output`]).
 //!
 //! Everything else is checked for shape by serde (unknown members and wrong JSON types
-//! are errors naming their path) and for meaning by [`super::validate`].
+//! are errors naming their path) and for meaning by [`super::validate()`].
 
 mod container;
 mod enums;
