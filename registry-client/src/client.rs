@@ -564,7 +564,7 @@ impl Session {
                 let answer = envelope
                     .errors
                     .iter()
-                    .map(|e| format!("{:?}: {}", e.code, e.message))
+                    .map(|e| format!("{}: {}", screaming(&format!("{:?}", e.code)), e.message))
                     .collect::<Vec<_>>()
                     .join("; ");
                 let code = envelope.errors.first().map(|e| &e.code);
@@ -667,6 +667,26 @@ impl Session {
             },
         }
     }
+}
+
+/// Whether a blob-stream error is oci-client's end-of-stream digest check failing:
+/// every byte arrived, and the content store's own verification will name the
+/// actual digest.
+pub(crate) fn is_verification_error(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|i| i.is::<oci_client::errors::DigestError>())
+}
+
+/// `ManifestUnknown` → `MANIFEST_UNKNOWN`, as the registry wrote the code.
+fn screaming(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
 }
 
 /// An error and its sources, `: `-separated.

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::client::{RegistryError, ResolvedImage, error_chain};
+use crate::client::{RegistryError, ResolvedImage, error_chain, is_verification_error};
 use crate::content::{ContentError, ContentStore, Ingest};
 use crate::digest::{Digest, Hasher, HashingReader};
 use crate::error::Class;
@@ -75,7 +75,7 @@ pub enum LayerError {
     Fetch {
         layer: Digest,
         #[source]
-        source: RegistryError,
+        source: Box<RegistryError>,
     },
     #[error("download of layer {layer} broke off after {received} of {size} bytes: {detail}")]
     Interrupted {
@@ -148,7 +148,7 @@ pub async fn fetch_layer(
         .await
         .map_err(|source| LayerError::Fetch {
             layer: layer.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let ingest = store
         .ingest(&layer, Some(job.desc.size))
@@ -175,6 +175,8 @@ pub async fn fetch_layer(
                 progress(received);
                 false
             }
+            // Every byte arrived; the ingest's own check reports the mismatch.
+            Err(e) if is_verification_error(e) => break,
             Err(_) => true,
         };
         if tx.send(item).await.is_err() || stop {

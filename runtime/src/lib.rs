@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod db;
 pub mod error;
+pub mod images;
 pub mod paths;
 pub mod taskdef;
 pub mod shim;

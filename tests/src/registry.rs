@@ -374,8 +374,11 @@ pub fn http(
     })
 }
 
+/// Header names (lower-cased) and values.
+pub type Headers = Vec<(String, String)>;
+
 /// Reads a response status line and headers; `None` at a clean end of stream.
-pub(crate) fn read_head(r: &mut impl BufRead) -> io::Result<Option<(u16, Vec<(String, String)>)>> {
+pub(crate) fn read_head(r: &mut impl BufRead) -> io::Result<Option<(u16, Headers)>> {
     let Some(lines) = read_head_lines(r)? else {
         return Ok(None);
     };

@@ -25,10 +25,13 @@ pub(crate) fn have_root() -> bool {
     false
 }
 
+type TarEntry = (tar::Header, Vec<u8>, Vec<(String, Vec<u8>)>);
+type Check = Box<dyn Fn(&Path, Result<UnpackStats, UnpackError>)>;
+
 /// A tar archive built entry by entry with raw names (no path sanitising).
 #[derive(Default)]
 pub(crate) struct Tar {
-    b: Vec<(tar::Header, Vec<u8>, Vec<(String, Vec<u8>)>)>,
+    b: Vec<TarEntry>,
 }
 
 fn raw_header(kind: tar::EntryType, name: &str, mode: u32, size: u64) -> tar::Header {
@@ -143,19 +146,19 @@ struct Case {
     name: &'static str,
     pre: fn(&Path),
     tar: Tar,
-    check: Box<dyn Fn(&Path, Result<UnpackStats, UnpackError>)>,
+    check: Check,
 }
 
 fn none(_: &Path) {}
 
-fn ok(f: impl Fn(&Path) + 'static) -> Box<dyn Fn(&Path, Result<UnpackStats, UnpackError>)> {
+fn ok(f: impl Fn(&Path) + 'static) -> Check {
     Box::new(move |root, res| {
         res.unwrap_or_else(|e| panic!("unpack failed: {e}"));
         f(root)
     })
 }
 
-fn invalid_archive() -> Box<dyn Fn(&Path, Result<UnpackStats, UnpackError>)> {
+fn invalid_archive() -> Check {
     Box::new(|_, res| match res {
         Err(UnpackError::Invalid { reason, .. }) => {
             assert!(reason.contains("whiteout"), "{reason}")
