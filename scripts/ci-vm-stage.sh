@@ -46,7 +46,7 @@ declare -A took=()
 
 if [[ -n ${BERTH_VM_WORK:-} ]]; then
   work=$BERTH_VM_WORK
-  rm -rf "$work/bin" "$work/out"
+  rm -rf "${work:?}/bin" "${work:?}/out"
   mkdir -p "$work"
   keep=1
 else

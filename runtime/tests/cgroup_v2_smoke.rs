@@ -259,16 +259,19 @@ impl Drop for Delegated {
 }
 
 /// Starts `sh -c SCRIPT` after moving the shell into `cg`, so that SCRIPT and everything
-/// it starts are inside `cg` from their first instruction.
+/// it starts are inside `cg` from their first instruction. Exit status 99: the move failed.
+/// Output is discarded: the shell's complaints about refused forks are expected.
 fn spawn_in(cg: &Path, script: &str) -> Child {
     Command::new("/bin/sh")
         .arg("-c")
         .arg(format!(
-            "echo $$ > \"$0/cgroup.procs\" || exit 99; {script}"
+            "echo $$ > \"$1/cgroup.procs\" || exit 99; {script}"
         ))
+        .arg("sh")
         .arg(cg)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn /bin/sh")
 }

@@ -25,7 +25,7 @@
 # qemu-system-x86_64).
 set -euo pipefail
 
-image= out= bin= timeout_s=1200 memory=1536 cpus=1 quiet=0
+image='' out='' bin='' timeout_s=1200 memory=1536 cpus=1 quiet=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --image) image=$2; shift 2 ;;
