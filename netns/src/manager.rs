@@ -152,6 +152,77 @@ struct Applied {
     published: Vec<(Protocol, u16)>,
 }
 
+/// Host-side netlink sockets kept open between calls. Besides saving the open, this matters
+/// for nf_tables: closing its socket right after elements were deleted waits for the kernel's
+/// deferred destroy work, an RCU grace period (about 10 ms here); an open socket never waits.
+#[derive(Debug)]
+pub(crate) struct Pool<T> {
+    idle: Mutex<Vec<T>>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A socket taken from a [`Pool`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Pooled<'a, T> {
+    pool: &'a Pool<T>,
+    item: Option<T>,
+}
+
+impl<T> Pool<T> {
+    /// An idle socket, or a new one from `open` (on the calling thread, so in its namespace).
+    pub(crate) fn get<E>(&self, open: impl FnOnce() -> Result<T, E>) -> Result<Pooled<'_, T>, E> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let item = match idle {
+            Some(i) => i,
+            None => open()?,
+        };
+        Ok(Pooled {
+            pool: self,
+            item: Some(item),
+        })
+    }
+}
+
+impl<T> std::ops::Deref for Pooled<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.item.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl<T> std::ops::DerefMut for Pooled<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.item.as_mut().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl<T> Drop for Pooled<'_, T> {
+    fn drop(&mut self) {
+        if let Some(i) = self.item.take() {
+            let mut idle = self
+                .pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // a few are enough for the setups that run at the same time
+            if idle.len() < 4 {
+                idle.push(i);
+            }
+        }
+    }
+}
+
 /// berth's task networking on this host.
 #[derive(Debug)]
 pub struct NetworkManager {
@@ -166,6 +237,10 @@ pub struct NetworkManager {
     stale: AtomicBool,
     /// Where the search for ephemeral host ports resumes.
     cursor: Mutex<u16>,
+    /// rtnetlink sockets in the host namespace.
+    pub(crate) rtnl: Pool<Rtnl>,
+    /// nf_tables sockets in the host namespace.
+    pub(crate) nft: Pool<NftSocket>,
 }
 
 impl NetworkManager {
@@ -187,7 +262,24 @@ impl NetworkManager {
             state: RwLock::new(None),
             stale: AtomicBool::new(false),
             cursor: Mutex::new(*ports::EPHEMERAL_PORTS.start()),
+            rtnl: Pool::default(),
+            nft: Pool::default(),
         })
+    }
+
+    /// An nf_tables socket in the host namespace.
+    pub(crate) fn nft_socket(&self) -> Result<Pooled<'_, NftSocket>, FirewallError> {
+        self.nft.get(|| {
+            NftSocket::open().map_err(|source| FirewallError::Nft {
+                what: "open".into(),
+                source,
+            })
+        })
+    }
+
+    /// An rtnetlink socket in the host namespace.
+    pub(crate) fn rtnl_socket(&self) -> Result<Pooled<'_, Rtnl>, RouteError> {
+        self.rtnl.get(Rtnl::open)
     }
 
     /// The settings.
@@ -216,7 +308,7 @@ impl NetworkManager {
             report.ip_forward_enabled = true;
         }
         let name = self.config.bridge.as_str();
-        let mut rtnl = Rtnl::open()?;
+        let mut rtnl = self.rtnl_socket()?;
         let existing = rtnl.link_by_name(name)?;
         if let Some(l) = &existing
             && l.kind.as_deref() != Some("bridge")
@@ -267,10 +359,7 @@ impl NetworkManager {
         };
         self.sysctl
             .write(&format!("net/ipv4/conf/{name}/route_localnet"), localnet)?;
-        let mut nft = NftSocket::open().map_err(|source| FirewallError::Nft {
-            what: "prepare".into(),
-            source,
-        })?;
+        let mut nft = self.nft_socket()?;
         match rebuild {
             Some(live) => self.firewall.rebuild(&mut nft, live)?,
             None => match self.firewall.published(&mut nft) {
@@ -382,7 +471,7 @@ impl NetworkManager {
         // 2. namespaces, interfaces, addresses, routes
         let mut endpoints = Vec::with_capacity(req.endpoints.len());
         let mut rtnl = if req.mode.has_interface() {
-            Some(Rtnl::open()?)
+            Some(self.rtnl_socket()?)
         } else {
             None
         };
@@ -419,10 +508,7 @@ impl NetworkManager {
             })
             .collect();
         if !published.is_empty() {
-            let mut nft = NftSocket::open().map_err(|source| FirewallError::Nft {
-                what: "publish ports".into(),
-                source,
-            })?;
+            let mut nft = self.nft_socket()?;
             self.firewall.publish(&mut nft, &published)?;
             done.published = published
                 .iter()
@@ -548,7 +634,8 @@ impl NetworkManager {
             return e;
         };
         let (protocol, port) = (*protocol, addr.port());
-        let ours = NftSocket::open()
+        let ours = self
+            .nft_socket()
             .ok()
             .and_then(|mut s| self.firewall.published(&mut s).ok())
             .is_some_and(|p| {
@@ -565,23 +652,17 @@ impl NetworkManager {
     fn roll_back(&self, task_id: &str, done: Applied) {
         let mut errors = Vec::new();
         if !done.published.is_empty() {
-            match NftSocket::open() {
+            match self.nft_socket() {
                 Ok(mut s) => {
                     if let Err(e) = self.firewall.unpublish(&mut s, &done.published) {
                         errors.push(NetworkError::from(e));
                     }
                 }
-                Err(source) => errors.push(
-                    FirewallError::Nft {
-                        what: "roll back".into(),
-                        source,
-                    }
-                    .into(),
-                ),
+                Err(e) => errors.push(e.into()),
             }
         }
         if !done.veths.is_empty() {
-            match Rtnl::open() {
+            match self.rtnl_socket() {
                 Ok(mut rtnl) => {
                     for v in done.veths.iter().rev() {
                         if let Err(e) = self.remove_host_veth(&mut rtnl, v, task_id) {
@@ -648,18 +729,12 @@ impl NetworkManager {
             .map(|b| (b.protocol, b.host_port))
             .collect();
         if !keys.is_empty() {
-            match NftSocket::open() {
+            match self.nft_socket() {
                 Ok(mut s) => match self.firewall.unpublish(&mut s, &keys) {
                     Ok(()) | Err(FirewallError::Missing { .. }) => {}
                     Err(e) => errors.push(e.into()),
                 },
-                Err(source) => errors.push(
-                    FirewallError::Nft {
-                        what: "unpublish ports".into(),
-                        source,
-                    }
-                    .into(),
-                ),
+                Err(e) => errors.push(e.into()),
             }
         }
         let veths: Vec<&str> = net
@@ -669,7 +744,7 @@ impl NetworkManager {
             .map(|i| i.host_interface.as_str())
             .collect();
         if !veths.is_empty() {
-            match Rtnl::open() {
+            match self.rtnl_socket() {
                 Ok(mut rtnl) => {
                     for v in veths {
                         if let Err(e) = self.remove_host_veth(&mut rtnl, v, &net.task_id) {

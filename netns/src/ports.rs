@@ -149,6 +149,15 @@ pub enum PortError {
         #[source]
         source: io::Error,
     },
+    /// The publish address is not an address of this host.
+    #[error("publish address {} is not an address of this host (setting publish_address)", addr.ip())]
+    NotLocal {
+        /// The publish address and port.
+        addr: SocketAddrV4,
+        /// The bind error.
+        #[source]
+        source: io::Error,
+    },
     /// No ephemeral port is free.
     #[error("no free ephemeral host port for {protocol} in {}-{}", EPHEMERAL_PORTS.start(), EPHEMERAL_PORTS.end())]
     Exhausted {
@@ -176,7 +185,8 @@ impl PortError {
             | PortError::AwsvpcMismatch
             | PortError::HostMismatch
             | PortError::NoneMode
-            | PortError::Duplicate { .. } => ErrorKind::Invalid,
+            | PortError::Duplicate { .. }
+            | PortError::NotLocal { .. } => ErrorKind::Invalid,
             PortError::Published { .. } | PortError::InUse { .. } | PortError::Exhausted { .. } => {
                 ErrorKind::Conflict
             }

@@ -13,9 +13,7 @@ use crate::firewall::Published;
 use crate::ids::{VETH_PREFIX, element_comment, parse_veth_alias};
 use crate::manager::{HostReport, NetworkError, NetworkManager};
 use crate::netns;
-use crate::nft::NftSocket;
 use crate::ports::Protocol;
-use crate::route::Rtnl;
 use crate::types::TaskNetwork;
 
 /// What reconciliation found and did.
@@ -76,7 +74,8 @@ impl NetworkManager {
         live_published.sort();
         live_published.dedup_by(|a, b| a.protocol == b.protocol && a.host_port == b.host_port);
 
-        let before: Vec<Published> = NftSocket::open()
+        let before: Vec<Published> = self
+            .nft_socket()
             .ok()
             .and_then(|mut s| self.firewall.published(&mut s).ok())
             .unwrap_or_default();
@@ -118,7 +117,7 @@ impl NetworkManager {
             }
         }
 
-        let mut rtnl = Rtnl::open()?;
+        let mut rtnl = self.rtnl_socket()?;
         let links = rtnl.links()?;
         for l in &links {
             if !l.name.starts_with(VETH_PREFIX) || l.kind.as_deref() != Some("veth") {
