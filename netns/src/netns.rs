@@ -175,8 +175,9 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
                 .map_err(io_err("bind-mount network namespace on", &target))?;
             let inside = || -> Result<Rtnl, InsideError> {
                 let sysctl = Sysctl::default();
+                // `default` is what interfaces created later inherit; `all` is not consulted
+                // for accept_ra, and every /proc/sys lookup costs more as namespaces accumulate
                 sysctl.write_if_present("net/ipv6/conf/default/accept_ra", "0")?;
-                sysctl.write_if_present("net/ipv6/conf/all/accept_ra", "0")?;
                 let mut rtnl = Rtnl::open()?;
                 // a fresh namespace has only lo, and it is always index 1
                 rtnl.set_up(1, "lo")?;

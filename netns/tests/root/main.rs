@@ -5,5 +5,6 @@
 
 mod awsvpc;
 mod harness;
+mod host;
 mod lifecycle;
 mod modes;
