@@ -563,7 +563,7 @@ impl NetworkManager {
         let link = rtnl
             .link_by_name(&host_name)?
             .ok_or_else(|| NetworkError::Vanished(host_name.clone()))?;
-        rtnl.set_alias(
+        rtnl.set_host_port(
             link.index,
             &host_name,
             &veth_alias(&self.config.bridge, &req.task_id, &ep.name),

@@ -10,7 +10,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -269,22 +270,37 @@ impl Rtnl {
         )
     }
 
-    /// Sets the interface alias (`ip link show` prints it), which records who owns a link.
-    pub(crate) fn set_alias(
+    /// Records who owns a host-side veth in its alias (`ip link show` prints it), and turns
+    /// off IPv6 address generation on it: a bridge port needs no link-local address, DAD or
+    /// router solicitations. On a host without IPv6 only the alias is set.
+    pub(crate) fn set_host_port(
         &mut self,
         index: u32,
         name: &str,
         alias: &str,
     ) -> Result<(), RouteError> {
-        let mut msg = LinkMessage::default();
-        msg.header.index = index;
-        msg.attributes
-            .push(LinkAttribute::IfAlias(alias.to_owned()));
-        self.ack(
-            || format!("set alias of {name}"),
-            RouteNetlinkMessage::SetLink(msg),
-            0,
-        )
+        let msg = |ipv6: bool| {
+            let mut msg = LinkMessage::default();
+            msg.header.index = index;
+            msg.attributes
+                .push(LinkAttribute::IfAlias(alias.to_owned()));
+            if ipv6 {
+                msg.attributes
+                    .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                        vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+                    )]));
+            }
+            RouteNetlinkMessage::SetLink(msg)
+        };
+        let what = || format!("set alias of {name}");
+        match self.ack(what, msg(true), 0) {
+            Err(RouteError::Netlink { source, .. })
+                if source.errno() == Some(libc::EAFNOSUPPORT) =>
+            {
+                self.ack(what, msg(false), 0)
+            }
+            other => other,
+        }
     }
 
     /// Brings a link up.

@@ -54,6 +54,8 @@ fn two_tasks_get_distinct_addresses_and_reach_each_other() {
             host_if.contains("master berth0") && host_if.contains("alias berth:berth0:taska:task"),
             "{host_if}"
         );
+        let v6 = h.sh(&format!("ip -6 -o addr show dev {}", ia.host_interface));
+        assert!(v6.is_empty(), "no IPv6 address on a bridge port: {v6}");
 
         // a reaches b by address, and b sees a's own address (no NAT between tasks)
         let server = tcp_server(&h.netns_path("taskb"), 7000, "b");
