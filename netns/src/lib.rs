@@ -70,6 +70,7 @@ mod manager;
 mod netlink;
 mod netns;
 mod nft;
+mod pool;
 mod ports;
 mod reconcile;
 mod route;

@@ -20,6 +20,7 @@ use crate::ids::{
 use crate::ipam::{Ipv4Net, Subnet};
 use crate::netns::{self, NetnsError};
 use crate::nft::NftSocket;
+use crate::pool::{Pool, Pooled};
 use crate::ports::{self, PortError, PortHold, Protocol};
 use crate::route::{RouteError, Rtnl, VethSpec};
 use crate::sysctl::{Sysctl, SysctlError};
@@ -150,77 +151,6 @@ struct Applied {
     netns: Vec<PathBuf>,
     veths: Vec<String>,
     published: Vec<(Protocol, u16)>,
-}
-
-/// Host-side netlink sockets kept open between calls. Besides saving the open, this matters
-/// for nf_tables: closing its socket right after elements were deleted waits for the kernel's
-/// deferred destroy work, an RCU grace period (about 10 ms here); an open socket never waits.
-#[derive(Debug)]
-pub(crate) struct Pool<T> {
-    idle: Mutex<Vec<T>>,
-}
-
-impl<T> Default for Pool<T> {
-    fn default() -> Self {
-        Pool {
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-/// A socket taken from a [`Pool`], given back when dropped.
-#[derive(Debug)]
-pub(crate) struct Pooled<'a, T> {
-    pool: &'a Pool<T>,
-    item: Option<T>,
-}
-
-impl<T> Pool<T> {
-    /// An idle socket, or a new one from `open` (on the calling thread, so in its namespace).
-    pub(crate) fn get<E>(&self, open: impl FnOnce() -> Result<T, E>) -> Result<Pooled<'_, T>, E> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let item = match idle {
-            Some(i) => i,
-            None => open()?,
-        };
-        Ok(Pooled {
-            pool: self,
-            item: Some(item),
-        })
-    }
-}
-
-impl<T> std::ops::Deref for Pooled<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.item.as_ref().unwrap_or_else(|| unreachable!())
-    }
-}
-
-impl<T> std::ops::DerefMut for Pooled<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.item.as_mut().unwrap_or_else(|| unreachable!())
-    }
-}
-
-impl<T> Drop for Pooled<'_, T> {
-    fn drop(&mut self) {
-        if let Some(i) = self.item.take() {
-            let mut idle = self
-                .pool
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // a few are enough for the setups that run at the same time
-            if idle.len() < 4 {
-                idle.push(i);
-            }
-        }
-    }
 }
 
 /// berth's task networking on this host.
@@ -480,8 +410,8 @@ impl NetworkManager {
             if let Some(path) = &ep.netns_path {
                 let ns = netns::create(path)?;
                 done.netns.push(path.clone());
-                if let (Some(rtnl), Some(addr)) = (rtnl.as_mut(), ep.address) {
-                    interface = Some(self.attach(rtnl, host, req, i, addr, ns, done)?);
+                if let Some(rtnl) = rtnl.as_mut() {
+                    interface = Some(self.attach(rtnl, host, req, i, ns, done)?);
                 }
             }
             endpoints.push(Endpoint {
@@ -524,18 +454,20 @@ impl NetworkManager {
 
     /// Creates endpoint `index`'s veth pair (peer directly in its namespace), records the
     /// owner on the host end, and configures the address and default route inside.
-    #[allow(clippy::too_many_arguments)]
     fn attach(
         &self,
         rtnl: &mut Rtnl,
         host: HostState,
         req: &TaskNetworkRequest,
         index: usize,
-        addr: Ipv4Addr,
         ns: netns::NewNamespace,
         done: &mut Applied,
     ) -> Result<NetworkInterface, NetworkError> {
         let ep = &req.endpoints[index];
+        let addr = ep.address.ok_or_else(|| RequestError::Field {
+            field: format!("endpoints[{index}].address"),
+            reason: format!("required in {} mode", req.mode),
+        })?;
         let host_name = host_veth_name(&req.task_id, index);
         let mac = mac_for(addr);
         let spec = VethSpec {

@@ -9,8 +9,6 @@
 //!
 //! The only things created outside a fake host are temporary directories named `bB…`.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::num::NonZeroU16;
