@@ -483,6 +483,19 @@ impl Firewall {
             })
     }
 
+    /// Deletes the whole table, if it exists.
+    pub(crate) fn remove(&self, sock: &mut NftSocket) -> Result<(), FirewallError> {
+        let mut b = Batch::new(sock, &self.table);
+        b.delete_table(sock);
+        match sock.apply(b, "delete table") {
+            Err(e) if e.errno() != Some(libc::ENOENT) => Err(FirewallError::Nft {
+                what: format!("delete nftables table ip {}", self.table),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Adds `ports` to the map in one transaction; a port already there fails the whole
     /// transaction (nothing is added) with [`FirewallError::Published`].
     pub(crate) fn publish(

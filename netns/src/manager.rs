@@ -165,6 +165,8 @@ pub struct NetworkManager {
     pub(crate) state: RwLock<Option<HostState>>,
     /// Set when the host must be prepared again (the bridge vanished).
     stale: AtomicBool,
+    /// Set once the namespace directory is ready.
+    dir_ready: AtomicBool,
     /// Where the search for ephemeral host ports resumes.
     cursor: Mutex<u16>,
     /// rtnetlink sockets in the host namespace.
@@ -191,6 +193,7 @@ impl NetworkManager {
             sysctl: Sysctl::default(),
             state: RwLock::new(None),
             stale: AtomicBool::new(false),
+            dir_ready: AtomicBool::new(false),
             cursor: Mutex::new(*ports::EPHEMERAL_PORTS.start()),
             rtnl: Pool::default(),
             nft: Pool::default(),
@@ -230,8 +233,7 @@ impl NetworkManager {
         rebuild: Option<&[Published]>,
     ) -> Result<(HostState, HostReport), NetworkError> {
         let mut report = HostReport::default();
-        let mountinfo = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap_or_default();
-        netns::ensure_dir(&self.config.netns_dir, &mountinfo)?;
+        self.ensure_netns_dir()?;
         let may_change = self.config.ip_forward == ForwardingPolicy::Enable;
         if let Some(was) = self.sysctl.ensure("net/ipv4/ip_forward", "1", may_change)? {
             tracing::info!(previous = %was, "enabled net.ipv4.ip_forward for task egress; it stays enabled");
@@ -306,6 +308,17 @@ impl NetworkManager {
         ))
     }
 
+    /// Makes the namespace directory a shared mount point, once.
+    pub(crate) fn ensure_netns_dir(&self) -> Result<(), NetworkError> {
+        if !self.dir_ready.load(Ordering::Acquire) {
+            let mountinfo =
+                std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap_or_default();
+            netns::ensure_dir(&self.config.netns_dir, &mountinfo)?;
+            self.dir_ready.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// The host state, preparing the host first if needed.
     fn ready(&self) -> Result<RwLockReadGuard<'_, Option<HostState>>, NetworkError> {
         {
@@ -330,9 +343,17 @@ impl NetworkManager {
     /// published; on any failure what was applied is rolled back and the first error returned.
     pub fn setup_task(&self, req: &TaskNetworkRequest) -> Result<TaskSetup, NetworkError> {
         validate::validate(&self.config, &self.subnet, req)?;
-        let guard = self.ready()?;
-        let host =
-            (*guard).ok_or_else(|| NetworkError::BridgeMissing(self.config.bridge.clone()))?;
+        // Only modes with an interface need the bridge, the table and IP forwarding: a host
+        // that runs none and host mode tasks only is left as it is.
+        let guard = if req.mode.has_interface() {
+            self.ready()?
+        } else {
+            if req.mode.has_namespace() {
+                self.ensure_netns_dir()?;
+            }
+            self.state.read().unwrap_or_else(PoisonError::into_inner)
+        };
+        let host = *guard;
         let mut applied = Applied::default();
         match self.apply(req, host, &mut applied) {
             Ok(network) => Ok(TaskSetup {
@@ -350,7 +371,7 @@ impl NetworkManager {
     fn apply(
         &self,
         req: &TaskNetworkRequest,
-        host: HostState,
+        host: Option<HostState>,
         done: &mut Applied,
     ) -> Result<TaskNetwork, NetworkError> {
         let publish = self.config.publish_address;
@@ -457,12 +478,13 @@ impl NetworkManager {
     fn attach(
         &self,
         rtnl: &mut Rtnl,
-        host: HostState,
+        host: Option<HostState>,
         req: &TaskNetworkRequest,
         index: usize,
         ns: netns::NewNamespace,
         done: &mut Applied,
     ) -> Result<NetworkInterface, NetworkError> {
+        let host = host.ok_or_else(|| NetworkError::BridgeMissing(self.config.bridge.clone()))?;
         let ep = &req.endpoints[index];
         let addr = ep.address.ok_or_else(|| RequestError::Field {
             field: format!("endpoints[{index}].address"),

@@ -29,6 +29,9 @@ pub struct ReconcileReport {
     pub ports_unpublished: Vec<(Protocol, u16)>,
     /// Published ports of live tasks that were missing from the table and were put back.
     pub ports_restored: Vec<(Protocol, u16)>,
+    /// Host interfaces of live tasks that were re-attached to the bridge (after the bridge
+    /// was deleted and re-created).
+    pub interfaces_reattached: Vec<String>,
     /// Pieces of live tasks that are gone (task id, what): such tasks have lost their network.
     pub missing: Vec<(String, String)>,
     /// Removals that failed; the rest went ahead.
@@ -79,9 +82,22 @@ impl NetworkManager {
             .ok()
             .and_then(|mut s| self.firewall.published(&mut s).ok())
             .unwrap_or_default();
-        let (host, host_report) = self.prepare_host(Some(&live_published))?;
-        *state = Some(host);
-        report.host = host_report;
+        // The bridge, the table and IP forwarding are prepared when a task needs them, or when
+        // berth has prepared them before; otherwise the host is only cleaned.
+        let bridge_exists = self
+            .rtnl_socket()?
+            .link_by_name(&self.config.bridge)?
+            .is_some();
+        let bridge_index = if bridge_exists || live.iter().any(|t| t.mode.has_interface()) {
+            let (host, host_report) = self.prepare_host(Some(&live_published))?;
+            *state = Some(host);
+            report.host = host_report;
+            Some(host.bridge_index)
+        } else {
+            self.ensure_netns_dir()?;
+            self.firewall.remove(&mut *self.nft_socket()?)?;
+            None
+        };
         let key = |p: &Published| (p.protocol, p.host_port, p.target, p.target_port);
         let before_keys: BTreeSet<_> = before.iter().map(key).collect();
         let live_keys: BTreeSet<_> = live_published.iter().map(key).collect();
@@ -125,7 +141,7 @@ impl NetworkManager {
             }
             let ours = match l.alias.as_deref().and_then(parse_veth_alias) {
                 Some((bridge, _)) => bridge == self.config.bridge,
-                None => l.master == Some(host.bridge_index),
+                None => l.master.is_some() && l.master == bridge_index,
             };
             if !ours || live_veths.iter().any(|(name, _)| *name == l.name) {
                 continue;
@@ -137,10 +153,20 @@ impl NetworkManager {
             }
         }
         for (name, task) in &live_veths {
-            if !links.iter().any(|l| l.name == *name) {
-                report
+            match links.iter().find(|l| l.name == *name) {
+                None => report
                     .missing
-                    .push(((*task).to_owned(), format!("host interface {name}")));
+                    .push(((*task).to_owned(), format!("host interface {name}"))),
+                Some(l) => {
+                    if let Some(bridge) = bridge_index
+                        && l.master != Some(bridge)
+                    {
+                        match rtnl.attach_and_up(l.index, name, bridge) {
+                            Ok(()) => report.interfaces_reattached.push((*name).to_owned()),
+                            Err(e) => report.errors.push(e.into()),
+                        }
+                    }
+                }
             }
         }
         for e in &report.errors {

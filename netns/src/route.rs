@@ -316,6 +316,25 @@ impl Rtnl {
         )
     }
 
+    /// Attaches a link to bridge `master` and brings it up, in one request.
+    pub(crate) fn attach_and_up(
+        &mut self,
+        index: u32,
+        name: &str,
+        master: u32,
+    ) -> Result<(), RouteError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::Controller(master));
+        self.ack(
+            || format!("attach {name} to its bridge"),
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+        )
+    }
+
     /// Detaches a link from its bridge and takes it down, in one request. This is cheap
     /// (no RCU barrier), unlike deleting a link.
     pub(crate) fn detach_and_down(&mut self, index: u32, name: &str) -> Result<(), RouteError> {

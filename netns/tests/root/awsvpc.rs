@@ -277,8 +277,25 @@ fn host_settings_and_table_layout() {
     }
     fake_host(|h| {
         let m = NetworkManager::new(h.config()).unwrap();
-        let report = m.reconcile(&[]).unwrap();
-        assert!(report.host.bridge_created && report.host.ip_forward_enabled);
+        // what a daemon restart with one live awsvpc task does
+        let live = m
+            .setup_task(&awsvpc(h, "live", task_ip(3), vec![]))
+            .unwrap();
+        let m = NetworkManager::new(h.config()).unwrap();
+        h.sh("ip link del berth0 && echo 0 > /proc/sys/net/ipv4/ip_forward");
+        let report = m.reconcile(std::slice::from_ref(&live.network)).unwrap();
+        assert!(
+            report.host.bridge_created && report.host.ip_forward_enabled,
+            "{report:?}"
+        );
+        assert_eq!(report.interfaces_reattached, vec!["bthlive00".to_owned()]);
+        let _srv = tcp_server(&h.netns_path("live"), 7100, "live");
+        assert!(
+            tcp_get(SocketAddrV4::new(task_ip(3), 7100))
+                .unwrap()
+                .starts_with("live from")
+        );
+        drop(_srv);
         assert_eq!(
             h.sh("cat /proc/sys/net/ipv6/conf/berth0/accept_ra").trim(),
             "0"
@@ -308,6 +325,7 @@ fn host_settings_and_table_layout() {
             .trim(),
             "0"
         );
+        m.teardown_task(&live.network).unwrap();
         let table = h.sh("nft list table ip berth");
         for line in [
             "type inet_proto . inet_service : ipv4_addr . inet_service",

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_netns::{
-    EndpointRequest, NetworkConfig, NetworkMode, PortMappingRequest, Protocol, TaskNetworkRequest,
-    run_in_namespace,
+    EndpointRequest, NetworkConfig, NetworkManager, NetworkMode, PortMappingRequest, Protocol,
+    TaskNetworkRequest, run_in_namespace,
 };
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
@@ -252,6 +252,19 @@ impl Host {
             start.elapsed()
         );
     }
+}
+
+/// A manager whose host side (bridge, table, forwarding) is prepared, by setting up and
+/// tearing down one task, so that counts taken afterwards are the baseline of a berth host.
+pub(crate) fn prepared(h: &Host, config: NetworkConfig) -> NetworkManager {
+    let base_veths = h.veth_count();
+    let m = NetworkManager::new(config).unwrap();
+    let s = m
+        .setup_task(&awsvpc(h, "warmup", task_ip(254), vec![]))
+        .unwrap();
+    m.teardown_task(&s.network).unwrap();
+    h.settle_veths(base_veths);
+    m
 }
 
 pub(crate) fn mapping(

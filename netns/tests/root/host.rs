@@ -14,7 +14,9 @@ fn a_subnet_overlapping_a_host_route_is_refused() {
     fake_host(|h| {
         h.sh("ip addr add 10.229.8.1/21 dev up0");
         let m = NetworkManager::new(h.config()).unwrap();
-        let e = m.reconcile(&[]).unwrap_err();
+        let e = m
+            .setup_task(&awsvpc(h, "t", task_ip(2), vec![]))
+            .unwrap_err();
         assert_eq!(e.class(), ErrorKind::Conflict);
         assert_eq!(
             e.to_string(),
@@ -24,6 +26,38 @@ fn a_subnet_overlapping_a_host_route_is_refused() {
             !h.sh("ip -o link").contains("berth0"),
             "nothing was created"
         );
+    });
+}
+
+#[test]
+fn none_and_host_modes_leave_the_host_alone() {
+    if !enabled() {
+        return;
+    }
+    fake_host(|h| {
+        let m = NetworkManager::new(h.config()).unwrap();
+        // a daemon start with no live tasks prepares nothing
+        let r = m.reconcile(&[]).unwrap();
+        assert_eq!(r.host, berth_netns::HostReport::default());
+        let none = berth_netns::TaskNetworkRequest {
+            task_id: "n1".into(),
+            mode: berth_netns::NetworkMode::None,
+            endpoints: vec![berth_netns::EndpointRequest {
+                name: "task".into(),
+                netns_path: Some(h.netns_path("n1")),
+                address: None,
+                port_mappings: vec![],
+            }],
+        };
+        let s = m.setup_task(&none).unwrap();
+        assert_eq!(
+            h.sh("cat /proc/sys/net/ipv4/ip_forward").trim(),
+            "0",
+            "forwarding only as needed"
+        );
+        assert!(!h.sh("ip -o link").contains("berth0"));
+        assert!(!h.try_sh("nft list table ip berth").status.success());
+        m.teardown_task(&s.network).unwrap();
     });
 }
 
@@ -54,8 +88,7 @@ fn concurrent_setups_and_teardowns_do_not_interfere() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         let h = &*h;
         let m = &m;

@@ -16,8 +16,7 @@ fn a_taken_host_port_fails_setup_and_leaves_nothing() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         // a host process has 8081
         let squatter = TcpListener::bind("127.0.0.1:8081").unwrap();
@@ -97,8 +96,7 @@ fn a_failure_in_a_later_endpoint_rolls_back_the_earlier_ones() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         // the second endpoint's namespace file is in the way
         std::fs::write(h.netns_path("rb-b"), "").unwrap();
@@ -132,8 +130,7 @@ fn teardown_is_idempotent_and_cleans_the_host_when_the_namespace_is_gone() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         let s = m
             .setup_task(&awsvpc(
@@ -162,8 +159,7 @@ fn a_hundred_setups_and_teardowns_return_to_baseline() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         for i in 0..100u16 {
             let task = format!("loop{i:03}");
@@ -190,12 +186,13 @@ fn the_same_task_can_be_set_up_again_at_once_in_both_teardown_modes() {
     }
     for mode in [VethTeardown::Detach, VethTeardown::Delete] {
         fake_host(|h| {
-            let m = NetworkManager::new(NetworkConfig {
-                veth_teardown: mode,
-                ..h.config()
-            })
-            .unwrap();
-            m.reconcile(&[]).unwrap();
+            let m = prepared(
+                h,
+                NetworkConfig {
+                    veth_teardown: mode,
+                    ..h.config()
+                },
+            );
             let base = h.counts();
             for _ in 0..3 {
                 let s = m
@@ -218,8 +215,7 @@ fn reconcile_removes_orphans_keeps_live_tasks_and_restores_a_flushed_table() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         // a veth that is not berth's, though its name looks like one
         h.sh("ip link add bthforeign type veth peer name bthforeign2");

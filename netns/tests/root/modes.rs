@@ -3,9 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use berth_netns::{
-    EPHEMERAL_PORTS, EndpointRequest, NetworkManager, NetworkMode, Protocol, TaskNetworkRequest,
-};
+use berth_netns::{EPHEMERAL_PORTS, EndpointRequest, NetworkMode, Protocol, TaskNetworkRequest};
 
 use crate::harness::*;
 
@@ -15,8 +13,7 @@ fn bridge_mode_gives_each_container_a_namespace_and_distinct_dynamic_ports() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         let ep = |name: &str, n: u8, mappings| EndpointRequest {
             name: name.into(),
@@ -90,8 +87,7 @@ fn host_mode_creates_nothing_and_reports_mappings() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         let req = TaskNetworkRequest {
             task_id: "hostmode".into(),
@@ -144,8 +140,7 @@ fn none_mode_has_loopback_only() {
         return;
     }
     fake_host(|h| {
-        let m = NetworkManager::new(h.config()).unwrap();
-        m.reconcile(&[]).unwrap();
+        let m = prepared(h, h.config());
         let base = h.counts();
         let req = TaskNetworkRequest {
             task_id: "quiet".into(),
