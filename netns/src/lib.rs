@@ -26,7 +26,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The caller owns the state: it leases addresses ([`Subnet::allocate`]), persists the
+//! The caller owns the state: it leases addresses ([`Subnet::allocate`]) and either lets
+//! setup choose dynamic host ports (bridge mode, reported in the bindings) or chooses and
+//! records them first ([`pick_ephemeral_port`], then passes them as host ports); it persists the
 //! [`TaskNetwork`] records, keeps the [`PortHold`]s open for as long as a task runs (the
 //! per-task shim, which outlives daemon restarts, is the natural holder) and passes the live
 //! records to [`NetworkManager::reconcile`] when it starts.
@@ -91,6 +93,7 @@ pub use netns::{InsideError, NetnsError, run_in_namespace};
 pub use nft::NftError;
 pub use ports::{
     EPHEMERAL_PORTS, PortError, PortHold, PortMappingRequest, Protocol, hold_host_port,
+    host_port_available, pick_ephemeral_port,
 };
 pub use reconcile::ReconcileReport;
 pub use route::RouteError;

@@ -293,6 +293,36 @@ pub(crate) fn choose_and_hold<H>(
     Ok(held.into_iter().map(|(_, port, h)| (port, h)).collect())
 }
 
+/// Every ephemeral port once, from `start` (or the start of the range) up, then wrapping.
+fn ephemeral_candidates(start: u16) -> impl Iterator<Item = u16> {
+    let (lo, hi) = (*EPHEMERAL_PORTS.start(), *EPHEMERAL_PORTS.end());
+    let start = if EPHEMERAL_PORTS.contains(&start) {
+        start
+    } else {
+        lo
+    };
+    (start..=hi).chain(lo..start)
+}
+
+/// For callers that choose (and record) dynamic host ports before setting a task up: the first
+/// ephemeral port from `start` on, wrapping once, that `taken` (the caller's records: other
+/// tasks' ports, reserved ports) does not hold and `available` accepts — typically
+/// [`host_port_available`]. Pass the result as the mapping's host port; setup then holds it,
+/// and fails with [`PortError::InUse`] if something took it in between.
+pub fn pick_ephemeral_port(
+    start: u16,
+    taken: impl Fn(u16) -> bool,
+    mut available: impl FnMut(u16) -> bool,
+) -> Option<u16> {
+    ephemeral_candidates(start).find(|&p| !taken(p) && available(p))
+}
+
+/// Whether `protocol` port `addr` can be bound on this host right now (a socket is bound and
+/// closed again).
+pub fn host_port_available(protocol: Protocol, addr: SocketAddrV4) -> bool {
+    sys::bind_port_hold(protocol, addr).is_ok()
+}
+
 fn ephemeral<H>(
     protocol: Protocol,
     publish: Ipv4Addr,
@@ -302,12 +332,7 @@ fn ephemeral<H>(
     cursor: &mut u16,
 ) -> Result<(u16, H), PortError> {
     let (lo, hi) = (*EPHEMERAL_PORTS.start(), *EPHEMERAL_PORTS.end());
-    let start = if EPHEMERAL_PORTS.contains(cursor) {
-        *cursor
-    } else {
-        lo
-    };
-    for port in (start..=hi).chain(lo..start) {
+    for port in ephemeral_candidates(*cursor) {
         if published(protocol, port) || held.iter().any(|(p, q, _)| *p == protocol && *q == port) {
             continue;
         }
@@ -458,6 +483,31 @@ mod tests {
         // 49153 bound on the host, 49154 published by another task
         assert_eq!(ports, vec![49155, 49156, 49157, 8082]);
         assert_eq!(cursor, 49158);
+    }
+
+    #[test]
+    fn pick_ephemeral_port_skips_taken_and_unavailable_and_wraps() {
+        let taken = |p: u16| p == 49153 || p == 49155;
+        assert_eq!(pick_ephemeral_port(0, taken, |p| p != 49154), Some(49156));
+        assert_eq!(
+            pick_ephemeral_port(65535, |_| false, |p| p != 65535),
+            Some(49153)
+        );
+        assert_eq!(pick_ephemeral_port(50000, |_| false, |_| true), Some(50000));
+        assert_eq!(pick_ephemeral_port(50000, |_| true, |_| true), None);
+        let mut asked = 0;
+        assert_eq!(
+            pick_ephemeral_port(
+                49153,
+                |_| false,
+                |_| {
+                    asked += 1;
+                    false
+                }
+            ),
+            None
+        );
+        assert_eq!(asked, EPHEMERAL_PORTS.len(), "every port is tried once");
     }
 
     #[test]

@@ -183,3 +183,37 @@ fn none_mode_has_loopback_only() {
         );
     });
 }
+
+#[test]
+fn bridge_mode_takes_a_host_port_the_caller_chose_and_recorded() {
+    if !enabled() {
+        return;
+    }
+    fake_host(|h| {
+        let m = prepared(h, h.config());
+        // something on the host has the first ephemeral port; the caller's records have the next
+        let _squat = std::net::TcpListener::bind("127.0.0.1:49153").unwrap();
+        let recorded = |p: u16| p == 49154;
+        let port = berth_netns::pick_ephemeral_port(0, recorded, |p| {
+            berth_netns::host_port_available(
+                Protocol::Tcp,
+                SocketAddrV4::new(Ipv4Addr::LOCALHOST, p),
+            )
+        })
+        .unwrap();
+        assert_eq!(port, 49155);
+        let req = TaskNetworkRequest {
+            task_id: "chosen".into(),
+            mode: NetworkMode::Bridge,
+            endpoints: vec![EndpointRequest {
+                name: "app".into(),
+                netns_path: Some(h.netns_path("chosen-app")),
+                address: Some(task_ip(40)),
+                port_mappings: vec![mapping(80, Some(port), Protocol::Tcp)],
+            }],
+        };
+        let s = m.setup_task(&req).unwrap();
+        assert_eq!(s.network.endpoints[0].network_bindings[0].host_port, 49155);
+        m.teardown_task(&s.network).unwrap();
+    });
+}
