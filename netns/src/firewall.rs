@@ -534,13 +534,30 @@ impl Firewall {
         })
     }
 
-    /// Removes `ports` from the map; ports that are not there are fine (teardown is
-    /// idempotent).
+    /// Removes `ports` from the map — each only if it still leads where the record says, so
+    /// that tearing down an old record never unpublishes a port another task has since
+    /// taken. Ports that are not there are fine (teardown is idempotent).
     pub(crate) fn unpublish(
         &self,
         sock: &mut NftSocket,
-        ports: &[(Protocol, u16)],
+        ports: &[Published],
     ) -> Result<(), FirewallError> {
+        let mut mine = Vec::with_capacity(ports.len());
+        for p in ports {
+            let key = Published::key(p.protocol, p.host_port);
+            let current = sock
+                .element(&self.table, PUBLISH_MAP, &key)
+                .map_err(|e| self.classify(e, "unpublish ports"))?;
+            match current.as_ref().and_then(Published::from_element) {
+                Some(c) if c.target == p.target && c.target_port == p.target_port => {
+                    mine.push((p.protocol, p.host_port));
+                }
+                Some(c) => tracing::debug!(
+                    port = p.host_port, owner = %c.owner, "not unpublishing a port that is no longer ours"
+                ),
+                None => {}
+            }
+        }
         let batch = |sock: &mut NftSocket, ports: &[(Protocol, u16)]| {
             let mut b = Batch::new(sock, &self.table);
             for &(protocol, port) in ports {
@@ -553,12 +570,12 @@ impl Firewall {
             }
             b
         };
-        let b = batch(sock, ports);
+        let b = batch(sock, &mine);
         match sock.apply(b, "unpublish ports") {
             Ok(()) => Ok(()),
             // One missing element aborts the whole transaction: retry one by one.
             Err(e) if e.errno() == Some(libc::ENOENT) => {
-                for p in ports {
+                for p in &mine {
                     let b = batch(sock, std::slice::from_ref(p));
                     match sock.apply(b, "unpublish port") {
                         Ok(()) => {}

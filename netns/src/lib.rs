@@ -63,6 +63,7 @@
 //! deletes stragglers. [`VethTeardown::Delete`] deletes synchronously instead.
 
 mod config;
+mod conntrack;
 mod error;
 pub mod files;
 pub mod firewall;

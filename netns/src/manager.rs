@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::config::{ConfigError, ForwardingPolicy, NetworkConfig, VethTeardown};
+use crate::conntrack;
 use crate::error::ErrorKind;
 use crate::firewall::{Firewall, FirewallError, Published};
 use crate::ids::{
@@ -86,6 +87,15 @@ pub enum NetworkError {
         /// The owning task.
         owner: String,
     },
+    /// The UDP conntrack entries of a stopped task could not be removed.
+    #[error("forget the UDP connections of {address}")]
+    Conntrack {
+        /// The task's address.
+        address: Ipv4Addr,
+        /// The kernel's answer.
+        #[source]
+        source: crate::netlink::NetlinkError,
+    },
     /// An interface berth just created could not be found.
     #[error("interface {0} vanished while being set up")]
     Vanished(String),
@@ -105,7 +115,9 @@ impl NetworkError {
             NetworkError::NotABridge { .. }
             | NetworkError::SubnetOverlap { .. }
             | NetworkError::InterfaceTaken { .. } => ErrorKind::Conflict,
-            NetworkError::BridgeMissing(_) | NetworkError::Vanished(_) => ErrorKind::Internal,
+            NetworkError::BridgeMissing(_)
+            | NetworkError::Vanished(_)
+            | NetworkError::Conntrack { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -150,7 +162,7 @@ struct Applied {
     holds: Vec<PortHold>,
     netns: Vec<PathBuf>,
     veths: Vec<String>,
-    published: Vec<(Protocol, u16)>,
+    published: Vec<Published>,
 }
 
 /// berth's task networking on this host.
@@ -443,28 +455,11 @@ impl NetworkManager {
             });
         }
         // 3. publish the ports, in one transaction
-        let task_id = &req.task_id;
-        let published: Vec<Published> = endpoints
-            .iter()
-            .flat_map(|e| {
-                e.network_bindings.iter().filter_map(move |b| {
-                    Some(Published {
-                        protocol: b.protocol,
-                        host_port: b.host_port,
-                        target: b.target?,
-                        target_port: b.container_port,
-                        owner: element_comment(task_id, &e.name),
-                    })
-                })
-            })
-            .collect();
+        let published = published_of(&req.task_id, &endpoints);
         if !published.is_empty() {
             let mut nft = self.nft_socket()?;
             self.firewall.publish(&mut nft, &published)?;
-            done.published = published
-                .iter()
-                .map(|p| (p.protocol, p.host_port))
-                .collect();
+            done.published = published;
         }
         Ok(TaskNetwork {
             task_id: req.task_id.clone(),
@@ -677,11 +672,7 @@ impl NetworkManager {
     pub fn teardown_task(&self, net: &TaskNetwork) -> Result<(), TeardownError> {
         let _shared = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let mut errors = Vec::new();
-        let keys: Vec<(Protocol, u16)> = net
-            .bindings()
-            .filter(|b| b.target.is_some())
-            .map(|b| (b.protocol, b.host_port))
-            .collect();
+        let keys = published_of(&net.task_id, &net.endpoints);
         if !keys.is_empty() {
             match self.nft_socket() {
                 Ok(mut s) => match self.firewall.unpublish(&mut s, &keys) {
@@ -689,6 +680,30 @@ impl NetworkManager {
                     Err(e) => errors.push(e.into()),
                 },
                 Err(e) => errors.push(e.into()),
+            }
+        }
+        // UDP clients that keep sending would keep the DNAT to this task alive (see conntrack)
+        for e in &net.endpoints {
+            let Some(iface) = &e.interface else { continue };
+            if !e
+                .network_bindings
+                .iter()
+                .any(|b| b.protocol == Protocol::Udp)
+            {
+                continue;
+            }
+            let address = iface.private_ipv4_address;
+            match conntrack::forget_udp_peer(address) {
+                Ok(n) => tracing::debug!(%address, entries = n, "forgot UDP conntrack entries"),
+                Err(source)
+                    if matches!(
+                        source.errno(),
+                        Some(libc::EPROTONOSUPPORT | libc::EOPNOTSUPP | libc::ENOENT)
+                    ) || matches!(source, crate::netlink::NetlinkError::Open(_)) =>
+                {
+                    tracing::debug!(%address, error = %source, "no conntrack netlink here");
+                }
+                Err(source) => errors.push(NetworkError::Conntrack { address, source }),
             }
         }
         let veths: Vec<&str> = net
@@ -723,4 +738,22 @@ impl NetworkManager {
             })
         }
     }
+}
+
+/// The ports a task publishes through berth's table (every binding with a target).
+pub(crate) fn published_of(task_id: &str, endpoints: &[Endpoint]) -> Vec<Published> {
+    endpoints
+        .iter()
+        .flat_map(|e| {
+            e.network_bindings.iter().filter_map(move |b| {
+                Some(Published {
+                    protocol: b.protocol,
+                    host_port: b.host_port,
+                    target: b.target?,
+                    target_port: b.container_port,
+                    owner: element_comment(task_id, &e.name),
+                })
+            })
+        })
+        .collect()
 }

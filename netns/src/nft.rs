@@ -100,6 +100,13 @@ pub(crate) struct AttrWriter<'a> {
     buf: &'a mut Vec<u8>,
 }
 
+impl<'a> AttrWriter<'a> {
+    /// Appends attributes to `buf`.
+    pub(crate) fn new(buf: &'a mut Vec<u8>) -> Self {
+        AttrWriter { buf }
+    }
+}
+
 impl AttrWriter<'_> {
     pub(crate) fn bytes(&mut self, ty: u16, value: &[u8]) -> &mut Self {
         let len = u16::try_from(4 + value.len()).unwrap_or(u16::MAX);
@@ -578,25 +585,64 @@ impl NftSocket {
 
     /// Every element of map `map` of table `table` (`ENOENT` if either is missing).
     pub(crate) fn elements(&mut self, table: &str, map: &str) -> Result<Vec<Element>, NftError> {
+        self.fetch(table, map, None)
+    }
+
+    /// The element of `map` with `key`, if there is one.
+    pub(crate) fn element(
+        &mut self,
+        table: &str,
+        map: &str,
+        key: &[u8],
+    ) -> Result<Option<Element>, NftError> {
+        match self.fetch(table, map, Some(key)) {
+            Ok(mut v) => Ok(v.pop()),
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Dumps the map, or gets the one element with `key`.
+    fn fetch(
+        &mut self,
+        table: &str,
+        map: &str,
+        key: Option<&[u8]>,
+    ) -> Result<Vec<Element>, NftError> {
         let what = format!("list map ip {table} {map}");
         let seq = self.sock.next_seq();
+        let flags = if key.is_some() {
+            NLM_F_REQUEST | NLM_F_ACK
+        } else {
+            NLM_F_REQUEST | NLM_F_DUMP
+        };
         let mut buf = Vec::new();
         buf.extend_from_slice(&[0; 4]);
         buf.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | u16::from(GETSETELEM)).to_ne_bytes());
-        buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
         buf.extend_from_slice(&seq.to_ne_bytes());
         buf.extend_from_slice(&0u32.to_ne_bytes());
         buf.extend_from_slice(&[FAMILY_IP, 0, 0, 0]);
-        AttrWriter { buf: &mut buf }.str(1, table).str(2, map);
+        let mut w = AttrWriter { buf: &mut buf };
+        w.str(1, table).str(2, map);
+        if let Some(key) = key {
+            w.nest(3, |list| {
+                list.nest(1, |el| {
+                    el.data(1, key);
+                });
+            });
+        }
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         buf[..4].copy_from_slice(&len.to_ne_bytes());
-        let frames = self
-            .sock
-            .request_dump(&buf, seq)
-            .map_err(|source| NftError::Command {
-                what: what.clone(),
-                source,
-            })?;
+        let frames = if key.is_some() {
+            self.sock.request_get(&buf, seq)
+        } else {
+            self.sock.request_dump(&buf, seq)
+        }
+        .map_err(|source| NftError::Command {
+            what: what.clone(),
+            source,
+        })?;
         let mut out = Vec::new();
         for f in &frames {
             let payload = f.get(NLMSG_HDRLEN + 4..).ok_or_else(|| NftError::Decode {

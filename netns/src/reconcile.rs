@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 
 use crate::firewall::Published;
-use crate::ids::{VETH_PREFIX, element_comment, parse_veth_alias};
-use crate::manager::{HostReport, NetworkError, NetworkManager};
+use crate::ids::{VETH_PREFIX, parse_veth_alias};
+use crate::manager::{HostReport, NetworkError, NetworkManager, published_of};
 use crate::netns;
 use crate::ports::Protocol;
 use crate::types::TaskNetwork;
@@ -58,22 +58,10 @@ impl NetworkManager {
                     .map(move |i| (i.host_interface.as_str(), t.task_id.as_str()))
             })
             .collect();
-        let mut live_published = Vec::new();
-        for t in live {
-            for e in &t.endpoints {
-                for b in &e.network_bindings {
-                    if let Some(target) = b.target {
-                        live_published.push(Published {
-                            protocol: b.protocol,
-                            host_port: b.host_port,
-                            target,
-                            target_port: b.container_port,
-                            owner: element_comment(&t.task_id, &e.name),
-                        });
-                    }
-                }
-            }
-        }
+        let mut live_published: Vec<Published> = live
+            .iter()
+            .flat_map(|t| published_of(&t.task_id, &t.endpoints))
+            .collect();
         live_published.sort();
         live_published.dedup_by(|a, b| a.protocol == b.protocol && a.host_port == b.host_port);
 

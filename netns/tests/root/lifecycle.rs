@@ -355,3 +355,68 @@ fn the_loopback_guard_stops_tasks_reaching_host_loopback_services() {
         m.teardown_task(&s.network).unwrap();
     });
 }
+
+#[test]
+fn a_udp_client_follows_the_port_to_the_next_task() {
+    if !enabled() {
+        return;
+    }
+    fake_host(|h| {
+        let m = prepared(h, h.config());
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let ask = || {
+            client.send_to(b"ping", "127.0.0.1:5300").unwrap();
+            let mut buf = [0u8; 64];
+            client
+                .recv(&mut buf)
+                .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+                .ok()
+        };
+        let a = m
+            .setup_task(&awsvpc(
+                h,
+                "udpa",
+                task_ip(50),
+                vec![mapping(5300, None, Protocol::Udp)],
+            ))
+            .unwrap();
+        let srv_a = udp_server(&h.netns_path("udpa"), 5300, "A");
+        assert_eq!(ask().as_deref(), Some("A"));
+
+        // Without forgetting the old conntrack entry, the client's flow stays DNATed to the
+        // stopped task: take task A down by hand, without berth's teardown...
+        drop(srv_a);
+        h.sh("nft delete element ip berth publish '{ udp . 5300 }'");
+        let ns = h.netns_path("udpa");
+        nix::mount::umount2(&ns, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&ns).unwrap();
+        drop(a.port_holds);
+        let b = m
+            .setup_task(&awsvpc(
+                h,
+                "udpb",
+                task_ip(51),
+                vec![mapping(5300, None, Protocol::Udp)],
+            ))
+            .unwrap();
+        let _srv_b = udp_server(&h.netns_path("udpb"), 5300, "B");
+        assert_eq!(ask(), None, "the flow is stuck on the old task");
+        // ...and berth's teardown of task A (idempotent) releases it
+        eprintln!(
+            "BEFORE {}",
+            h.sh("cat /proc/net/nf_conntrack | grep udp || true")
+        );
+        m.teardown_task(&a.network).unwrap();
+        eprintln!(
+            "AFTER {}",
+            h.sh("cat /proc/net/nf_conntrack | grep udp || true")
+        );
+        let r = ask();
+        eprintln!("ASK {r:?} {}", h.sh("cat /proc/net/nf_conntrack | grep udp || true; nft list map ip berth publish; ip neigh"));
+        assert_eq!(ask().as_deref(), Some("B"));
+        m.teardown_task(&b.network).unwrap();
+    });
+}
