@@ -21,7 +21,7 @@ pub enum VethTeardown {
     #[default]
     Detach,
     /// Delete it synchronously (`RTM_DELLINK`): gone when teardown returns, but each delete
-    /// waits for an RCU barrier (about 20 ms on the reference machine).
+    /// waits for RCU grace periods (20–40 ms on the reference machine).
     Delete,
 }
 

@@ -38,6 +38,20 @@
 //! inside of a task namespace is configured through a netlink socket opened in it by a
 //! throwaway thread.
 //!
+//! The bridge, berth's nftables table and `net.ipv4.ip_forward` are prepared by the first setup
+//! that needs them (awsvpc or bridge mode) or by `reconcile` when a live task needs them or
+//! berth prepared them before; a host that only runs `host` and `none` tasks is left alone.
+//! Call [`NetworkManager::reconcile`] at daemon start, before any setup, and not concurrently
+//! with setups of tasks missing from its list.
+//!
+//! # Cost
+//!
+//! Setting up and tearing down one awsvpc task with one published port takes about 2 ms on the
+//! reference machine (2 vCPUs), against 20–28 ms for the same steps with `ip`/`nft` commands
+//! and about 140 ms for netavark; `bench/netns.sh` prints the figures. Per task, berth's own
+//! changes are O(1): one namespace, one veth, one nftables transaction adding map elements;
+//! no rule is added per task.
+//!
 //! # Naming scheme
 //!
 //! * Bridge: `berth0` (setting), with the gateway, the subnet's first address
@@ -54,7 +68,7 @@
 //!
 //! # Teardown and the veth-delete trap
 //!
-//! Deleting a veth waits for an RCU barrier (about 20 ms here), and deleting only the
+//! Deleting a veth waits for RCU grace periods (20–40 ms here), and deleting only the
 //! namespace leaves the pair to be destroyed asynchronously — still attached to the bridge if
 //! anything pins the namespace, and with its name taken for a while. berth's default
 //! ([`VethTeardown::Detach`]) detaches the host end from the bridge and downs it
