@@ -757,3 +757,40 @@ pub(crate) fn published_of(task_id: &str, endpoints: &[Endpoint]) -> Vec<Publish
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manager_is_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<NetworkManager>();
+        fn send<T: Send>() {}
+        send::<TaskSetup>();
+    }
+
+    #[test]
+    fn published_ports_come_from_bindings_with_a_target() {
+        let binding = |target| NetworkBinding {
+            container_name: "web".into(),
+            bind_ip: Ipv4Addr::LOCALHOST,
+            container_port: 80,
+            host_port: 8080,
+            protocol: Protocol::Tcp,
+            target,
+        };
+        let endpoints = vec![Endpoint {
+            name: "task".into(),
+            netns_path: None,
+            interface: None,
+            network_bindings: vec![binding(Some(Ipv4Addr::new(10, 229, 0, 2))), binding(None)],
+        }];
+        let p = published_of("t1", &endpoints);
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].host_port, p[0].target_port, p[0].owner.as_str()),
+            (8080, 80, "t1/task")
+        );
+    }
+}

@@ -196,6 +196,7 @@ pub struct NetworkBinding {
 /// ports (hand them to the long-lived holder, e.g. the task's shim; closing the last copy
 /// releases the port).
 #[derive(Debug)]
+#[must_use = "dropping the port holds releases the published host ports"]
 pub struct TaskSetup {
     /// What was set up.
     pub network: TaskNetwork,
