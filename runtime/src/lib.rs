@@ -10,5 +10,6 @@ pub mod error;
 pub mod paths;
 pub mod shim;
 pub mod spec;
+pub mod state;
 
 pub use error::ErrorClass;

@@ -77,11 +77,16 @@ fn busybox_rootfs(dir: &Path) {
 
 impl Fixture {
     fn new(bin: PathBuf) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let mut dir = tempfile::tempdir().unwrap();
+        if std::env::var_os("BERTH_TEST_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("keeping {}", dir.path().display());
+        }
         let host = CgroupHost::detect().unwrap();
         let own = ProcCgroups::of_self().unwrap();
-        let name = format!("berth-shimtest-{}", std::process::id());
         let task_id = format!("t{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        // One base per fixture: tests run in parallel and each releases its own.
+        let name = format!("berth-shimtest-{task_id}");
         // On v2 establishing moves this process into a leaf; the tests run on v1 here
         // and inside the v2 VM from a cgroup of their own.
         let (cgroups, created) = BerthCgroups::establish(host, &own, &name, std::process::id()).unwrap();
@@ -168,6 +173,11 @@ impl Fixture {
             assert!(Instant::now() < deadline, "shim did not finish");
             std::thread::sleep(Duration::from_millis(20));
         }
+        // Shown when a test fails.
+        eprintln!("--- shim.log ---\n{}", std::fs::read_to_string(run_dir.join(shim::LOG_FILE)).unwrap_or_default());
+        for e in std::fs::read_dir(self.dir.path().join("logs")).into_iter().flatten().flatten() {
+            eprintln!("--- {} ---\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
         shim::read_state(&run_dir).expect("state.json")
     }
 
@@ -216,8 +226,10 @@ fn a_bad_entrypoint_fails_the_task_to_start_with_the_reason() {
     let st = f.run(vec![c], TaskCgroupLimits::default(), |_| {});
     let stop = st.stop.unwrap();
     assert_eq!(stop.code, StopCode::TaskFailedToStart);
-    assert!(stop.reason.starts_with("CannotStartContainerError:"), "{}", stop.reason);
-    assert!(stop.reason.contains("/no/such/binary"), "{}", stop.reason);
+    assert_eq!(
+        stop.reason,
+        "CannotStartContainerError: executable '/no/such/binary' not found in $PATH"
+    );
 }
 
 #[test]

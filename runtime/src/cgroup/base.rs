@@ -10,6 +10,10 @@ use super::detect::{CgroupHost, CgroupVersion, ProcCgroups};
 use super::limits::{CPU_PERIOD_US, cpu_quota_us, cpu_weight_from_shares};
 use super::{CgroupError, REQUIRED_CONTROLLERS, read, write};
 
+/// The directory under the base that holds one cgroup per task. Not `tasks`: on v1
+/// every cgroup directory already has a `tasks` control file.
+const TASKS_DIR: &str = "task";
+
 /// v2 controllers berth enables for its children when the host delegates them.
 const V2_WANTED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
 
@@ -51,8 +55,9 @@ impl BerthCgroups {
     /// (the daemon's `/proc/self/cgroup`). On v2 this moves `pid` (the daemon) into the
     /// `<base>/daemon` leaf so that `<base>` may enable controllers for its children.
     ///
-    /// Returns the subtree and every directory it had to create outside `<base>` (v1
-    /// intermediate directories), which [`BerthCgroups::release`] removes again.
+    /// Returns the subtree and the directories [`BerthCgroups::release`] may remove
+    /// again when they are empty (v1: the base and the directories between berth's own
+    /// cgroup and it).
     pub fn establish(
         host: CgroupHost,
         own: &ProcCgroups,
@@ -100,7 +105,7 @@ impl BerthCgroups {
 
     /// The task's cgroup path (hierarchy-relative, leading `/`).
     pub fn task_path(&self, task_id: &str) -> String {
-        format!("{}/tasks/{task_id}", self.base.trim_end_matches('/'))
+        format!("{}/{TASKS_DIR}/{task_id}", self.base.trim_end_matches('/'))
     }
 
     /// The container's cgroup path, what berth puts in the OCI spec's `cgroupsPath`.
@@ -190,7 +195,7 @@ impl BerthCgroups {
 
     /// Ids of the tasks that have a cgroup (in any hierarchy), for reconciliation.
     pub fn task_ids(&self) -> BTreeSet<String> {
-        let tasks = format!("{}/tasks", self.base.trim_end_matches('/'));
+        let tasks = format!("{}/{TASKS_DIR}", self.base.trim_end_matches('/'));
         let parents: Vec<PathBuf> = match self.host.version() {
             CgroupVersion::V2 => vec![self.host.root().join(rel(&tasks))],
             CgroupVersion::V1 => {
@@ -226,7 +231,7 @@ impl BerthCgroups {
         if !self.task_ids().is_empty() {
             return;
         }
-        let tasks = format!("{}/tasks", self.base.trim_end_matches('/'));
+        let tasks = format!("{}/{TASKS_DIR}", self.base.trim_end_matches('/'));
         match self.host.version() {
             CgroupVersion::V2 => {
                 let _ = std::fs::remove_dir(self.host.root().join(rel(&tasks)));
@@ -298,7 +303,7 @@ fn establish_v2(
         }
         other => other,
     })?;
-    let tasks = dir.join("tasks");
+    let tasks = dir.join(TASKS_DIR);
     mkdir(&tasks)?;
     write(tasks.join("cgroup.subtree_control"), &enable)?;
     Ok((BerthCgroups { host, base, controllers }, Vec::new()))
@@ -344,19 +349,29 @@ fn establish_v1(
     let mut created = Vec::new();
     for hierarchy in host.v1_hierarchies() {
         // Directories between this hierarchy's own cgroup and the base may not exist
-        // (e.g. cpu:/ when berth's memory cgroup is /process_api/<id>): create and record
-        // them, `base` included when it is new, so `release` can remove exactly those.
+        // (e.g. cpu:/ when berth's memory cgroup is /process_api/<id>). Every one of
+        // them lies inside berth's own subtree; all are recorded, base included, so
+        // `release` can remove those left empty — also the ones another berth
+        // instance under the same cgroup created first.
+        let own_here = own_paths
+            .iter()
+            .filter(|(c, _)| host.v1_mount(c) == Some(hierarchy))
+            .map(|(_, p)| components(p).len())
+            .max()
+            .unwrap_or(0);
         let mut dir = hierarchy.to_path_buf();
-        for comp in components(&base) {
+        for (depth, comp) in components(&base).into_iter().enumerate() {
             let parent = dir.clone();
             dir.push(comp);
             if !dir.exists() {
                 mkdir(&dir)?;
                 init_cpuset(&parent, &dir)?;
+            }
+            if depth >= own_here {
                 created.push(dir.clone());
             }
         }
-        let tasks = dir.join("tasks");
+        let tasks = dir.join(TASKS_DIR);
         if !tasks.exists() {
             mkdir(&tasks)?;
             init_cpuset(&dir, &tasks)?;
@@ -561,8 +576,8 @@ mod tests {
             fs::read_to_string(dir.path().join("svc/cgroup.subtree_control")).unwrap(),
             "+cpu +cpuset +io +memory +pids"
         );
-        assert!(dir.path().join("svc/tasks").is_dir());
-        assert_eq!(cg.container_path("t1", "web"), "/svc/tasks/t1/web");
+        assert!(dir.path().join("svc/task").is_dir());
+        assert_eq!(cg.container_path("t1", "web"), "/svc/task/t1/web");
     }
 
     #[test]
@@ -585,7 +600,7 @@ mod tests {
             pids_max: Some(100),
         };
         cg.create_task("abc", &limits).unwrap();
-        let t = dir.path().join("svc/tasks/abc");
+        let t = dir.path().join("svc/task/abc");
         assert_eq!(fs::read_to_string(t.join("memory.max")).unwrap(), "268435456");
         assert_eq!(fs::read_to_string(t.join("cpu.max")).unwrap(), "50000 100000");
         assert_eq!(fs::read_to_string(t.join("cpu.weight")).unwrap(), "50");
@@ -611,15 +626,16 @@ mod tests {
         let me = own(None, &[("memory", "/process_api/x"), ("cpu", "/"), ("pids", "/"), ("cpuset", "/")]);
         let (cg, created) = BerthCgroups::establish(host, &me, "berth-t", 1).unwrap();
         assert_eq!(cg.base(), "/process_api/x/berth-t");
-        assert!(dir.path().join("cpu/process_api/x/berth-t/tasks").is_dir());
+        assert!(dir.path().join("cpu/process_api/x/berth-t/task").is_dir());
         assert!(created.contains(&dir.path().join("cpu/process_api")));
+        assert!(created.contains(&dir.path().join("memory/process_api/x/berth-t")));
         assert!(!created.contains(&dir.path().join("memory/process_api/x")));
         cg.create_task(
             "t1",
             &TaskCgroupLimits { containers_cpu_shares: 768, memory_mib: Some(64), ..Default::default() },
         )
         .unwrap();
-        let t = "process_api/x/berth-t/tasks/t1";
+        let t = "process_api/x/berth-t/task/t1";
         assert_eq!(fs::read_to_string(dir.path().join("memory").join(t).join("memory.limit_in_bytes")).unwrap(), "67108864");
         assert_eq!(fs::read_to_string(dir.path().join("cpu").join(t).join("cpu.shares")).unwrap(), "768");
         cg.remove_task("t1").unwrap();

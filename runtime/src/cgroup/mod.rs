@@ -7,8 +7,8 @@
 //! <base>/daemon                 v2 only: the daemon moves itself here (a leaf), because
 //!                               a v2 cgroup with processes cannot enable controllers
 //!                               for its children
-//! <base>/tasks/<task-id>        one per task: task-level cpu/memory/pids limits
-//! <base>/tasks/<task-id>/<ctr>  one per container, created by libcontainer from the
+//! <base>/task/<task-id>         one per task: task-level cpu/memory/pids limits
+//! <base>/task/<task-id>/<ctr>   one per container, created by libcontainer from the
 //!                               cgroupsPath berth puts in the OCI spec
 //! ```
 //!

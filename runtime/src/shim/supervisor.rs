@@ -239,12 +239,21 @@ impl Supervisor {
             self.logs[i] = Some(log);
             let (out_r, out_w) = sys::pipe().map_err(|e| e.to_string())?;
             let (err_r, err_w) = sys::pipe().map_err(|e| e.to_string())?;
-            let pid = container::create_and_start(&c, &self.task.container_state_root, out_w, err_w)?;
+            let _ = sys::set_nonblocking(&out_r);
+            let _ = sys::set_nonblocking(&err_r);
+            let started = container::create_and_start(&c, &self.task.container_state_root, out_w, err_w);
             for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
-                let _ = sys::set_nonblocking(&fd);
                 self.pipes.push(Pipe { container: i, source: PipeSource::Log(stream), fd });
             }
-            Ok(pid)
+            started.map_err(|msg| {
+                // The runtime's own account of what failed inside the new container is
+                // written to the container's stderr before the workload ever runs.
+                self.drain_pipes(|p| p.container == i && p.source != PipeSource::Health, false);
+                match runtime_error_detail(&c.log_path) {
+                    Some(detail) if !msg.contains(&detail) => format!("{msg}: {detail}"),
+                    _ => msg,
+                }
+            })
         })();
         let t = now();
         let s = &mut self.state.containers[i];
@@ -582,6 +591,19 @@ impl Supervisor {
         }
         Ok(self.state)
     }
+}
+
+/// The most specific error libcontainer logged inside a container that failed to
+/// start: the last `ERROR` record's `err=` value in the container's log.
+fn runtime_error_detail(log: &Path) -> Option<String> {
+    let (entries, _) = super::logs::read_log(log, &Default::default()).ok()?;
+    entries.iter().rev().find(|e| e.log.contains(" ERROR ")).map(|e| {
+        let line = e.log.trim();
+        match line.split_once("err=") {
+            Some((_, detail)) => detail.to_owned(),
+            None => line.rsplit_once(": ").map_or(line, |(_, m)| m).to_owned(),
+        }
+    })
 }
 
 fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {

@@ -332,7 +332,7 @@ pub fn generate(
         linux.insert("readonlyPaths".into(), json!(defaults::READONLY_PATHS));
         linux.insert("seccomp".into(), defaults::default_seccomp(caps));
     }
-    linux.insert("rootfsPropagation".into(), json!("rprivate"));
+    linux.insert("rootfsPropagation".into(), json!("private"));
 
     let spec = json!({
         "ociVersion": "1.0.2",
