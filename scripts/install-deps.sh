@@ -7,7 +7,7 @@ PACKAGES="
   build-essential pkg-config libseccomp-dev
   iproute2 nftables
   busybox-static docker-registry skopeo umoci jq
-  qemu-system-x86 debootstrap zstd e2fsprogs
+  qemu-system-x86 debootstrap debian-archive-keyring zstd e2fsprogs
   python3 python3-pip python3-venv
 "
 

@@ -7,7 +7,9 @@
 pub mod cgroup;
 pub mod db;
 pub mod error;
+pub mod images;
 pub mod paths;
+pub mod taskdef;
 pub mod shim;
 pub mod spec;
 pub mod state;

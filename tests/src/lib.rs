@@ -1,1 +1,5 @@
 //! End-to-end test support: fixtures for the real berth binary.
+
+pub mod images;
+pub mod proxy;
+pub mod registry;

@@ -23,10 +23,64 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "images",
         sql: include_str!("migrations/0001_images.sql"),
-        fixtures: &[],
+        fixtures: &[
+            (
+                "manifests",
+                "INSERT INTO manifests (digest, media_type, config_digest, platform, size, created, \
+                 added_at_ms) VALUES ('sha256:1111111111111111111111111111111111111111111111111111111111111111', \
+                 'application/vnd.oci.image.manifest.v1+json', \
+                 'sha256:2222222222222222222222222222222222222222222222222222222222222222', \
+                 'linux/amd64', 3000, '2026-01-01T00:00:00Z', 1700000000000)",
+            ),
+            (
+                "manifest_layers",
+                "INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type, size, \
+                 diff_id) VALUES ('sha256:1111111111111111111111111111111111111111111111111111111111111111', 0, \
+                 'sha256:3333333333333333333333333333333333333333333333333333333333333333', \
+                 'application/vnd.oci.image.layer.v1.tar+gzip', 2000, \
+                 'sha256:4444444444444444444444444444444444444444444444444444444444444444')",
+            ),
+            (
+                "snapshots",
+                "INSERT INTO snapshots (diff_id, state, size, created_at_ms) VALUES \
+                 ('sha256:4444444444444444444444444444444444444444444444444444444444444444', 'committed', \
+                 5000, 1700000000000)",
+            ),
+            (
+                "images",
+                "INSERT INTO images (reference, manifest_digest, index_digest, source, updated_at_ms) \
+                 VALUES ('docker.io/library/busybox:latest', \
+                 'sha256:1111111111111111111111111111111111111111111111111111111111111111', NULL, \
+                 'registry', 1700000000000)",
+            ),
+        ],
     },
     Migration {
         version: 2,
+        name: "task_definitions",
+        sql: include_str!("migrations/0002_task_definitions.sql"),
+        fixtures: &[
+            (
+                "task_definition_families",
+                "INSERT INTO task_definition_families (name, last_revision) VALUES ('fixture', 2)",
+            ),
+            (
+                "task_definitions",
+                "INSERT INTO task_definitions (family, revision, status, definition, registered_at_ms) \
+                 VALUES ('fixture', 1, 'INACTIVE', '{\"family\":\"fixture\",\"containerDefinitions\":\
+                 [{\"name\":\"a\",\"image\":\"busybox\",\"memory\":64}]}', 1700000000000), \
+                 ('fixture', 2, 'ACTIVE', '{\"family\":\"fixture\",\"containerDefinitions\":\
+                 [{\"name\":\"a\",\"image\":\"busybox\",\"memory\":64}]}', 1700000001000)",
+            ),
+            (
+                "task_definition_tags",
+                "INSERT INTO task_definition_tags (family, revision, key, value) \
+                 VALUES ('fixture', 2, 'team', 'berth')",
+            ),
+        ],
+    },
+    Migration {
+        version: 3,
         name: "tasks",
         sql: include_str!("migrations/0003_tasks.sql"),
         fixtures: &[

@@ -1,0 +1,697 @@
+//! [`NetworkManager`]: host preparation, and transactional setup and idempotent teardown of a
+//! task's network.
+//!
+//! Call it from a blocking thread whose network namespace is the host's (never from an async
+//! task): the host side is done on the calling thread, the inside of each task namespace
+//! through a socket opened in it by a throwaway thread (see `netns`).
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::config::{ConfigError, ForwardingPolicy, NetworkConfig, VethTeardown};
+use crate::error::ErrorKind;
+use crate::firewall::{Firewall, FirewallError, Published};
+use crate::ids::{
+    self, element_comment, format_mac, host_veth_name, mac_for, parse_veth_alias, veth_alias,
+};
+use crate::ipam::{Ipv4Net, Subnet};
+use crate::netns::{self, NetnsError};
+use crate::nft::NftSocket;
+use crate::ports::{self, PortError, PortHold, Protocol};
+use crate::route::{RouteError, Rtnl, VethSpec};
+use crate::sysctl::{Sysctl, SysctlError};
+use crate::types::{
+    Endpoint, NetworkBinding, NetworkInterface, NetworkMode, TaskNetwork, TaskNetworkRequest,
+    TaskSetup,
+};
+use crate::validate::{self, RequestError};
+
+/// The name of the task's interface inside its namespace.
+pub const TASK_INTERFACE: &str = "eth0";
+
+/// Errors of task networking.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The request is invalid.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// A host port could not be chosen or held.
+    #[error(transparent)]
+    Ports(#[from] PortError),
+    /// A network namespace operation failed.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// A link, address or route operation failed.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// berth's nftables table could not be changed.
+    #[error(transparent)]
+    Firewall(#[from] FirewallError),
+    /// A kernel setting could not be read or changed.
+    #[error(transparent)]
+    Sysctl(#[from] SysctlError),
+    /// The configured bridge name is taken by another kind of interface.
+    #[error("interface {name} exists and is a {kind}, not a bridge; choose another bridge name")]
+    NotABridge {
+        /// The interface.
+        name: String,
+        /// Its kind.
+        kind: String,
+    },
+    /// The bridge disappeared after it was prepared.
+    #[error(
+        "bridge {0} is missing (deleted by another tool?); it is re-created on the next attempt"
+    )]
+    BridgeMissing(String),
+    /// The task subnet overlaps a route of the host.
+    #[error("subnet {subnet} overlaps the host route to {route}; choose another subnet")]
+    SubnetOverlap {
+        /// berth's subnet.
+        subnet: Ipv4Net,
+        /// The host's route.
+        route: Ipv4Net,
+    },
+    /// A host interface name berth wants belongs to another task.
+    #[error("host interface {name} already belongs to task {owner}")]
+    InterfaceTaken {
+        /// The interface.
+        name: String,
+        /// The owning task.
+        owner: String,
+    },
+    /// An interface berth just created could not be found.
+    #[error("interface {0} vanished while being set up")]
+    Vanished(String),
+}
+
+impl NetworkError {
+    /// The error's class, for the caller to map onto its own (exhaustively).
+    pub fn class(&self) -> ErrorKind {
+        match self {
+            NetworkError::Config(e) => e.class(),
+            NetworkError::Request(e) => e.class(),
+            NetworkError::Ports(e) => e.class(),
+            NetworkError::Netns(e) => e.class(),
+            NetworkError::Route(e) => e.class(),
+            NetworkError::Firewall(e) => e.class(),
+            NetworkError::Sysctl(e) => e.class(),
+            NetworkError::NotABridge { .. }
+            | NetworkError::SubnetOverlap { .. }
+            | NetworkError::InterfaceTaken { .. } => ErrorKind::Conflict,
+            NetworkError::BridgeMissing(_) | NetworkError::Vanished(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Everything that went wrong during a best-effort teardown (netavark's error list): every
+/// step was attempted regardless.
+#[derive(Debug, thiserror::Error)]
+#[error("tear down network of task {task_id}: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct TeardownError {
+    /// The task.
+    pub task_id: String,
+    /// The failures, in order.
+    pub errors: Vec<NetworkError>,
+}
+
+impl TeardownError {
+    /// The class of the first failure.
+    pub fn class(&self) -> ErrorKind {
+        self.errors
+            .first()
+            .map_or(ErrorKind::Internal, NetworkError::class)
+    }
+}
+
+/// What preparing the host changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostReport {
+    /// The bridge was created.
+    pub bridge_created: bool,
+    /// `net.ipv4.ip_forward` was off and berth turned it on.
+    pub ip_forward_enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostState {
+    pub(crate) bridge_index: u32,
+}
+
+/// What a setup applied so far, for rollback.
+#[derive(Debug, Default)]
+struct Applied {
+    holds: Vec<PortHold>,
+    netns: Vec<PathBuf>,
+    veths: Vec<String>,
+    published: Vec<(Protocol, u16)>,
+}
+
+/// berth's task networking on this host.
+#[derive(Debug)]
+pub struct NetworkManager {
+    pub(crate) config: NetworkConfig,
+    pub(crate) subnet: Subnet,
+    pub(crate) firewall: Firewall,
+    pub(crate) sysctl: Sysctl,
+    /// `None` until the host is prepared. Setups and teardowns hold it shared; preparation
+    /// and reconciliation hold it exclusively, so a table rebuild never races an element add.
+    pub(crate) state: RwLock<Option<HostState>>,
+    /// Set when the host must be prepared again (the bridge vanished).
+    stale: AtomicBool,
+    /// Where the search for ephemeral host ports resumes.
+    cursor: Mutex<u16>,
+}
+
+impl NetworkManager {
+    /// A manager for `config`; nothing is done to the host until the first setup or
+    /// [`NetworkManager::reconcile`].
+    pub fn new(config: NetworkConfig) -> Result<Self, NetworkError> {
+        let subnet = config.validate()?;
+        let firewall = Firewall {
+            table: config.nft_table.clone(),
+            bridge: config.bridge.clone(),
+            subnet: config.subnet,
+            publish: config.publish_address,
+        };
+        Ok(NetworkManager {
+            config,
+            subnet,
+            firewall,
+            sysctl: Sysctl::default(),
+            state: RwLock::new(None),
+            stale: AtomicBool::new(false),
+            cursor: Mutex::new(*ports::EPHEMERAL_PORTS.start()),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// The task subnet, for the caller's address leases ([`Subnet::allocate`]).
+    pub fn subnet(&self) -> &Subnet {
+        &self.subnet
+    }
+
+    /// Prepares the host: the namespace directory, IPv4 forwarding, the bridge with the
+    /// gateway address, the bridge's settings, and — when `rebuild` is given — berth's nftables
+    /// table with exactly those published ports (otherwise only if the table is missing).
+    pub(crate) fn prepare_host(
+        &self,
+        rebuild: Option<&[Published]>,
+    ) -> Result<(HostState, HostReport), NetworkError> {
+        let mut report = HostReport::default();
+        let mountinfo = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap_or_default();
+        netns::ensure_dir(&self.config.netns_dir, &mountinfo)?;
+        let may_change = self.config.ip_forward == ForwardingPolicy::Enable;
+        if let Some(was) = self.sysctl.ensure("net/ipv4/ip_forward", "1", may_change)? {
+            tracing::info!(previous = %was, "enabled net.ipv4.ip_forward for task egress; it stays enabled");
+            report.ip_forward_enabled = true;
+        }
+        let name = self.config.bridge.as_str();
+        let mut rtnl = Rtnl::open()?;
+        let existing = rtnl.link_by_name(name)?;
+        if let Some(l) = &existing
+            && l.kind.as_deref() != Some("bridge")
+        {
+            return Err(NetworkError::NotABridge {
+                name: name.into(),
+                kind: l.kind.clone().unwrap_or_else(|| "device".into()),
+            });
+        }
+        let ours = existing.as_ref().map(|l| l.index);
+        for (route, oif) in rtnl.main_routes()? {
+            if route.prefix() > 0
+                && route.overlaps(&self.subnet.net())
+                && (oif.is_none() || oif != ours)
+            {
+                return Err(NetworkError::SubnetOverlap {
+                    subnet: self.subnet.net(),
+                    route,
+                });
+            }
+        }
+        let bridge = match existing {
+            Some(l) => l,
+            None => {
+                rtnl.create_bridge(name, mac_for(self.subnet.gateway()), self.config.mtu)?;
+                report.bridge_created = true;
+                tracing::info!(bridge = name, subnet = %self.subnet.net(), "created bridge");
+                rtnl.link_by_name(name)?
+                    .ok_or_else(|| NetworkError::Vanished(name.into()))?
+            }
+        };
+        if !bridge.up {
+            rtnl.set_up(bridge.index, name)?;
+        }
+        let gw = self.subnet.gateway();
+        if !rtnl
+            .addresses(bridge.index)?
+            .contains(&(gw, self.subnet.net().prefix()))
+        {
+            rtnl.add_address(bridge.index, name, gw, self.subnet.net(), true)?;
+        }
+        self.sysctl
+            .write_if_present(&format!("net/ipv6/conf/{name}/accept_ra"), "0")?;
+        let localnet = if self.firewall.publishes_on_loopback() {
+            "1"
+        } else {
+            "0"
+        };
+        self.sysctl
+            .write(&format!("net/ipv4/conf/{name}/route_localnet"), localnet)?;
+        let mut nft = NftSocket::open().map_err(|source| FirewallError::Nft {
+            what: "prepare".into(),
+            source,
+        })?;
+        match rebuild {
+            Some(live) => self.firewall.rebuild(&mut nft, live)?,
+            None => match self.firewall.published(&mut nft) {
+                Ok(_) => {}
+                Err(FirewallError::Missing { .. }) => self.firewall.rebuild(&mut nft, &[])?,
+                Err(e) => return Err(e.into()),
+            },
+        }
+        Ok((
+            HostState {
+                bridge_index: bridge.index,
+            },
+            report,
+        ))
+    }
+
+    /// The host state, preparing the host first if needed.
+    fn ready(&self) -> Result<RwLockReadGuard<'_, Option<HostState>>, NetworkError> {
+        {
+            let g = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            if g.is_some() && !self.stale.load(Ordering::Acquire) {
+                return Ok(g);
+            }
+        }
+        {
+            let mut w = self.state.write().unwrap_or_else(PoisonError::into_inner);
+            if w.is_none() || self.stale.load(Ordering::Acquire) {
+                let (st, _) = self.prepare_host(None)?;
+                *w = Some(st);
+                self.stale.store(false, Ordering::Release);
+            }
+        }
+        Ok(self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Sets up the network of one task, all or nothing: the request is validated first, then
+    /// host ports are held, namespaces, veths, addresses and routes created, and the ports
+    /// published; on any failure what was applied is rolled back and the first error returned.
+    pub fn setup_task(&self, req: &TaskNetworkRequest) -> Result<TaskSetup, NetworkError> {
+        validate::validate(&self.config, &self.subnet, req)?;
+        let guard = self.ready()?;
+        let host =
+            (*guard).ok_or_else(|| NetworkError::BridgeMissing(self.config.bridge.clone()))?;
+        let mut applied = Applied::default();
+        match self.apply(req, host, &mut applied) {
+            Ok(network) => Ok(TaskSetup {
+                network,
+                port_holds: applied.holds,
+            }),
+            Err(e) => {
+                tracing::debug!(task = %req.task_id, error = %e, "network setup failed, rolling back");
+                self.roll_back(&req.task_id, applied);
+                Err(e)
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        req: &TaskNetworkRequest,
+        host: HostState,
+        done: &mut Applied,
+    ) -> Result<TaskNetwork, NetworkError> {
+        let publish = self.config.publish_address;
+        // 1. host ports: the likeliest failure, and the cheapest to undo
+        let mut bindings: Vec<Vec<NetworkBinding>> = Vec::with_capacity(req.endpoints.len());
+        {
+            let mut cursor = self.cursor.lock().unwrap_or_else(PoisonError::into_inner);
+            for ep in &req.endpoints {
+                if req.mode == NetworkMode::Host {
+                    bindings.push(
+                        ep.port_mappings
+                            .iter()
+                            .map(|m| NetworkBinding {
+                                container_name: m.container_name.clone(),
+                                bind_ip: Ipv4Addr::UNSPECIFIED,
+                                container_port: m.container_port.get(),
+                                host_port: m.host_port.unwrap_or(m.container_port).get(),
+                                protocol: m.protocol,
+                                target: None,
+                            })
+                            .collect(),
+                    );
+                    continue;
+                }
+                let held = ports::choose_and_hold(
+                    req.mode,
+                    &ep.port_mappings,
+                    publish,
+                    &|_, _| false,
+                    &mut |p, a| ports::hold_host_port(p, a).map_err(|e| self.explain_in_use(e)),
+                    &mut cursor,
+                )?;
+                let mut eb = Vec::with_capacity(held.len());
+                for (m, (port, hold)) in ep.port_mappings.iter().zip(held) {
+                    eb.push(NetworkBinding {
+                        container_name: m.container_name.clone(),
+                        bind_ip: publish,
+                        container_port: m.container_port.get(),
+                        host_port: port,
+                        protocol: m.protocol,
+                        target: ep.address,
+                    });
+                    done.holds.push(hold);
+                }
+                bindings.push(eb);
+            }
+        }
+        // 2. namespaces, interfaces, addresses, routes
+        let mut endpoints = Vec::with_capacity(req.endpoints.len());
+        let mut rtnl = if req.mode.has_interface() {
+            Some(Rtnl::open()?)
+        } else {
+            None
+        };
+        for ((i, ep), network_bindings) in req.endpoints.iter().enumerate().zip(bindings) {
+            let mut interface = None;
+            if let Some(path) = &ep.netns_path {
+                let ns = netns::create(path)?;
+                done.netns.push(path.clone());
+                if let (Some(rtnl), Some(addr)) = (rtnl.as_mut(), ep.address) {
+                    interface = Some(self.attach(rtnl, host, req, i, addr, ns, done)?);
+                }
+            }
+            endpoints.push(Endpoint {
+                name: ep.name.clone(),
+                netns_path: ep.netns_path.clone(),
+                interface,
+                network_bindings,
+            });
+        }
+        // 3. publish the ports, in one transaction
+        let task_id = &req.task_id;
+        let published: Vec<Published> = endpoints
+            .iter()
+            .flat_map(|e| {
+                e.network_bindings.iter().filter_map(move |b| {
+                    Some(Published {
+                        protocol: b.protocol,
+                        host_port: b.host_port,
+                        target: b.target?,
+                        target_port: b.container_port,
+                        owner: element_comment(task_id, &e.name),
+                    })
+                })
+            })
+            .collect();
+        if !published.is_empty() {
+            let mut nft = NftSocket::open().map_err(|source| FirewallError::Nft {
+                what: "publish ports".into(),
+                source,
+            })?;
+            self.firewall.publish(&mut nft, &published)?;
+            done.published = published
+                .iter()
+                .map(|p| (p.protocol, p.host_port))
+                .collect();
+        }
+        Ok(TaskNetwork {
+            task_id: req.task_id.clone(),
+            mode: req.mode,
+            endpoints,
+        })
+    }
+
+    /// Creates endpoint `index`'s veth pair (peer directly in its namespace), records the
+    /// owner on the host end, and configures the address and default route inside.
+    #[allow(clippy::too_many_arguments)]
+    fn attach(
+        &self,
+        rtnl: &mut Rtnl,
+        host: HostState,
+        req: &TaskNetworkRequest,
+        index: usize,
+        addr: Ipv4Addr,
+        ns: netns::NewNamespace,
+        done: &mut Applied,
+    ) -> Result<NetworkInterface, NetworkError> {
+        let ep = &req.endpoints[index];
+        let host_name = host_veth_name(&req.task_id, index);
+        let mac = mac_for(addr);
+        let spec = VethSpec {
+            host_name: &host_name,
+            master: host.bridge_index,
+            peer_name: TASK_INTERFACE,
+            peer_mac: mac,
+            peer_netns: ns.file.as_fd(),
+            mtu: self.config.mtu,
+        };
+        match rtnl.create_veth(&spec) {
+            Ok(()) => {}
+            Err(e) if e.is_exists() => {
+                self.clear_leftover(rtnl, &host_name, &req.task_id)?;
+                rtnl.create_veth(&spec)?;
+            }
+            Err(e) if e.is_not_found() => {
+                // the bridge index is stale: prepare the host again next time
+                self.stale.store(true, Ordering::Release);
+                return Err(NetworkError::BridgeMissing(self.config.bridge.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        done.veths.push(host_name.clone());
+        let link = rtnl
+            .link_by_name(&host_name)?
+            .ok_or_else(|| NetworkError::Vanished(host_name.clone()))?;
+        rtnl.set_alias(
+            link.index,
+            &host_name,
+            &veth_alias(&self.config.bridge, &req.task_id, &ep.name),
+        )?;
+        let mut inside = ns.rtnl;
+        let eth0 = inside
+            .link_by_name(TASK_INTERFACE)?
+            .ok_or_else(|| NetworkError::Vanished(TASK_INTERFACE.into()))?;
+        inside.set_up(eth0.index, TASK_INTERFACE)?;
+        inside.add_address(eth0.index, TASK_INTERFACE, addr, self.subnet.net(), false)?;
+        inside.add_default_route(self.subnet.gateway())?;
+        Ok(NetworkInterface {
+            attachment_id: ids::random_uuid(),
+            network_interface_id: ids::random_eni_id(),
+            mac_address: format_mac(mac),
+            private_ipv4_address: addr,
+            subnet_id: ids::subnet_id(&self.config.bridge, self.subnet.net()),
+            subnet_cidr: self.subnet.net(),
+            gateway: self.subnet.gateway(),
+            prefix_length: self.subnet.net().prefix(),
+            interface_name: TASK_INTERFACE.into(),
+            host_interface: host_name,
+            bridge: self.config.bridge.clone(),
+        })
+    }
+
+    /// A host interface of our name exists: if it is a leftover of this same task (a
+    /// teardown whose namespace is still being destroyed, or a crash), delete it now;
+    /// otherwise it is someone else's and the setup fails.
+    fn clear_leftover(
+        &self,
+        rtnl: &mut Rtnl,
+        name: &str,
+        task_id: &str,
+    ) -> Result<(), NetworkError> {
+        let Some(link) = rtnl.link_by_name(name)? else {
+            return Ok(());
+        };
+        match link.alias.as_deref().and_then(parse_veth_alias) {
+            Some((bridge, owner)) if bridge == self.config.bridge && owner == task_id => {}
+            Some((_, owner)) => {
+                return Err(NetworkError::InterfaceTaken {
+                    name: name.into(),
+                    owner: owner.into(),
+                });
+            }
+            None => {
+                return Err(NetworkError::InterfaceTaken {
+                    name: name.into(),
+                    owner: "(not berth's)".into(),
+                });
+            }
+        }
+        tracing::debug!(
+            interface = name,
+            "deleting a leftover host interface of the same task"
+        );
+        match rtnl.delete_link(link.index, name) {
+            Err(e) if !e.is_not_found() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns "in use on the host" into "published by another task" when berth's own map has
+    /// the port, so that the message says who has it.
+    fn explain_in_use(&self, e: PortError) -> PortError {
+        let PortError::InUse { protocol, addr, .. } = &e else {
+            return e;
+        };
+        let (protocol, port) = (*protocol, addr.port());
+        let ours = NftSocket::open()
+            .ok()
+            .and_then(|mut s| self.firewall.published(&mut s).ok())
+            .is_some_and(|p| {
+                p.iter()
+                    .any(|x| x.protocol == protocol && x.host_port == port)
+            });
+        if ours {
+            PortError::Published { protocol, port }
+        } else {
+            e
+        }
+    }
+
+    fn roll_back(&self, task_id: &str, done: Applied) {
+        let mut errors = Vec::new();
+        if !done.published.is_empty() {
+            match NftSocket::open() {
+                Ok(mut s) => {
+                    if let Err(e) = self.firewall.unpublish(&mut s, &done.published) {
+                        errors.push(NetworkError::from(e));
+                    }
+                }
+                Err(source) => errors.push(
+                    FirewallError::Nft {
+                        what: "roll back".into(),
+                        source,
+                    }
+                    .into(),
+                ),
+            }
+        }
+        if !done.veths.is_empty() {
+            match Rtnl::open() {
+                Ok(mut rtnl) => {
+                    for v in done.veths.iter().rev() {
+                        if let Err(e) = self.remove_host_veth(&mut rtnl, v, task_id) {
+                            errors.push(e);
+                        }
+                    }
+                }
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        for p in done.netns.iter().rev() {
+            if let Err(e) = netns::remove(p) {
+                errors.push(e.into());
+            }
+        }
+        drop(done.holds);
+        for e in errors {
+            tracing::warn!(task = task_id, error = %e, "rollback of a failed network setup left something behind; reconcile removes it");
+        }
+    }
+
+    /// Removes the host end `name` of a task's veth per the configured [`VethTeardown`]; a
+    /// missing interface is fine, one that belongs to another task is left alone.
+    pub(crate) fn remove_host_veth(
+        &self,
+        rtnl: &mut Rtnl,
+        name: &str,
+        task_id: &str,
+    ) -> Result<(), NetworkError> {
+        let Some(link) = rtnl.link_by_name(name)? else {
+            return Ok(());
+        };
+        if let Some((_, owner)) = link.alias.as_deref().and_then(parse_veth_alias)
+            && owner != task_id
+        {
+            tracing::warn!(
+                interface = name,
+                owner,
+                task = task_id,
+                "not removing a host interface of another task"
+            );
+            return Ok(());
+        }
+        let result = match self.config.veth_teardown {
+            VethTeardown::Detach if link.master.is_none() && !link.up => Ok(()),
+            VethTeardown::Detach => rtnl.detach_and_down(link.index, name),
+            VethTeardown::Delete => rtnl.delete_link(link.index, name),
+        };
+        match result {
+            Err(e) if !e.is_not_found() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Tears down what [`NetworkManager::setup_task`] set up, best effort: published ports,
+    /// host veths and namespaces, each attempted whatever failed before. Idempotent; works
+    /// when the namespace is already gone. The port holds are the caller's to close.
+    pub fn teardown_task(&self, net: &TaskNetwork) -> Result<(), TeardownError> {
+        let _shared = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let mut errors = Vec::new();
+        let keys: Vec<(Protocol, u16)> = net
+            .bindings()
+            .filter(|b| b.target.is_some())
+            .map(|b| (b.protocol, b.host_port))
+            .collect();
+        if !keys.is_empty() {
+            match NftSocket::open() {
+                Ok(mut s) => match self.firewall.unpublish(&mut s, &keys) {
+                    Ok(()) | Err(FirewallError::Missing { .. }) => {}
+                    Err(e) => errors.push(e.into()),
+                },
+                Err(source) => errors.push(
+                    FirewallError::Nft {
+                        what: "unpublish ports".into(),
+                        source,
+                    }
+                    .into(),
+                ),
+            }
+        }
+        let veths: Vec<&str> = net
+            .endpoints
+            .iter()
+            .filter_map(|e| e.interface.as_ref())
+            .map(|i| i.host_interface.as_str())
+            .collect();
+        if !veths.is_empty() {
+            match Rtnl::open() {
+                Ok(mut rtnl) => {
+                    for v in veths {
+                        if let Err(e) = self.remove_host_veth(&mut rtnl, v, &net.task_id) {
+                            errors.push(e);
+                        }
+                    }
+                }
+                Err(e) => errors.push(e.into()),
+            }
+        }
+        for p in net.endpoints.iter().filter_map(|e| e.netns_path.as_ref()) {
+            if let Err(e) = netns::remove(p) {
+                errors.push(e.into());
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(TeardownError {
+                task_id: net.task_id.clone(),
+                errors,
+            })
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! The registry client: manifest resolution, platform choice and blob streams.
+//!
+//! oci-client (reqwest 0.13 with rustls) does the HTTP, bearer-token and basic-auth
+//! work. This module decides what it is allowed to do:
+//!
+//! * plain HTTP only for the configured insecure registries (`host:port`), HTTPS for
+//!   everything else;
+//! * credentials are looked up for the reference's registry host and given to a
+//!   client used for that reference only; oci-client attaches them only to requests
+//!   addressed to that registry (and its token realm), and reqwest drops the
+//!   `Authorization` header on any redirect that changes host, port or scheme;
+//! * blobs are requested by digest alone, so manifest `urls` (foreign layers) are
+//!   never fetched (CVE-2020-15157);
+//! * every manifest and config is size-bounded and digest-verified here, whatever
+//!   oci-client checked already;
+//! * registry answers are turned into errors that say which registry answered what.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+
+use crate::auth::{AuthError, Credentials, DockerConfig};
+use crate::digest::Digest;
+use crate::error::Class;
+use crate::manifest::{
+    self, Descriptor, ImageConfig, ImageManifest, Manifest, ManifestError, media_type,
+};
+use crate::platform::Platform;
+use crate::reference::Reference;
+
+/// A stream of blob bytes.
+pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Where credentials come from.
+#[derive(Debug, Clone, Default)]
+pub enum CredentialSource {
+    /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+    #[default]
+    DockerDefault,
+    /// A specific Docker config file.
+    DockerConfig(std::path::PathBuf),
+    /// Anonymous access only.
+    Anonymous,
+}
+
+/// Registry client settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Registries (`host:port`, as written in references) reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// Where credentials come from.
+    pub credentials: CredentialSource,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response (the ECS agent's pull-inactivity
+    /// timeout is one minute).
+    pub read_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            insecure_registries: Vec::new(),
+            credentials: CredentialSource::DockerDefault,
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A registry failure, naming the registry and what it answered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry {registry} has no {what}: it answered {answer}")]
+    NotFound {
+        registry: String,
+        what: String,
+        answer: String,
+    },
+    #[error(
+        "registry {registry} refused access to {what} ({answer}): the repository does not exist \
+         or needs credentials (docker login or a credential helper)"
+    )]
+    Unauthorized {
+        registry: String,
+        what: String,
+        answer: String,
+    },
+    #[error("cannot reach registry {registry}: {detail}{hint}")]
+    Unreachable {
+        registry: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("registry {registry} failed while serving {what}: {detail}")]
+    Protocol {
+        registry: String,
+        what: String,
+        detail: String,
+    },
+    #[error("{reference} has no manifest for platform {platform} (it has: {available})")]
+    NoPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+    #[error("{reference} is for platform {actual}, not {wanted}")]
+    WrongPlatform {
+        reference: String,
+        actual: String,
+        wanted: String,
+    },
+    #[error("{what} of {reference} is not usable")]
+    Manifest {
+        what: &'static str,
+        reference: String,
+        #[source]
+        source: ManifestError,
+    },
+    #[error(
+        "{what} {expected} from registry {registry} does not match its digest: the content hashes to {actual}"
+    )]
+    DigestMismatch {
+        registry: String,
+        what: &'static str,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{what} {digest} from registry {registry} is larger than {max} bytes")]
+    TooLarge {
+        registry: String,
+        what: &'static str,
+        digest: Digest,
+        max: u64,
+    },
+    #[error("cannot use credentials for registry {registry}")]
+    Credentials {
+        registry: String,
+        #[source]
+        source: AuthError,
+    },
+}
+
+impl RegistryError {
+    /// The error's class.
+    pub fn class(&self) -> Class {
+        match self {
+            RegistryError::NotFound { .. }
+            | RegistryError::Unauthorized { .. }
+            | RegistryError::NoPlatform { .. }
+            | RegistryError::WrongPlatform { .. } => Class::NotFound,
+            RegistryError::Manifest { source, .. } => match source {
+                ManifestError::SchemaV1
+                | ManifestError::SchemaVersion(_)
+                | ManifestError::MediaType(_)
+                | ManifestError::NotAnImage(_)
+                | ManifestError::LayerMediaType(_)
+                | ManifestError::TooManyLayers(_) => Class::Unsupported,
+                _ => Class::Invalid,
+            },
+            RegistryError::Credentials { source, .. } => source.class(),
+            RegistryError::Unreachable { .. }
+            | RegistryError::Protocol { .. }
+            | RegistryError::DigestMismatch { .. }
+            | RegistryError::TooLarge { .. } => Class::Internal,
+        }
+    }
+}
+
+/// The registry client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    config: Arc<ClientConfig>,
+}
+
+/// A connection to one repository with its credentials: everything needed to fetch
+/// the blobs of a resolved image.
+#[derive(Clone)]
+struct Session {
+    client: oci_client::Client,
+    reference: oci_client::Reference,
+    auth: RegistryAuth,
+    registry: String,
+    insecure: bool,
+}
+
+/// An image resolved to one platform: manifest and config fetched and verified.
+#[derive(Clone)]
+pub struct ResolvedImage {
+    /// The reference as asked for.
+    pub reference: Reference,
+    /// Digest of the platform-specific image manifest.
+    pub manifest_digest: Digest,
+    /// The manifest as served (its digest is `manifest_digest`).
+    pub manifest_bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: ImageManifest,
+    /// Digest of the index the manifest was chosen from, if any.
+    pub index_digest: Option<Digest>,
+    /// The image's platform.
+    pub platform: Platform,
+    /// The config as served (its digest is `manifest.config.digest`).
+    pub config_bytes: Vec<u8>,
+    /// The parsed config.
+    pub config: ImageConfig,
+    session: Session,
+}
+
+impl std::fmt::Debug for ResolvedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedImage")
+            .field("reference", &self.reference)
+            .field("manifest_digest", &self.manifest_digest)
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// A client with `config`. Installs the TLS crypto provider if none is.
+    pub fn new(config: ClientConfig) -> RegistryClient {
+        crate::install_crypto_provider();
+        RegistryClient {
+            config: Arc::new(config),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Whether `registry` is reached over plain HTTP.
+    pub fn is_insecure(&self, registry: &str) -> bool {
+        self.config
+            .insecure_registries
+            .iter()
+            .any(|r| r == registry)
+    }
+
+    async fn credentials(&self, reference: &Reference) -> Result<RegistryAuth, RegistryError> {
+        let registry = reference.registry().to_owned();
+        let source = self.config.credentials.clone();
+        let lookup = tokio::task::spawn_blocking(move || {
+            let cfg = match &source {
+                CredentialSource::Anonymous => return Ok(None),
+                CredentialSource::DockerDefault => DockerConfig::load_default()?,
+                CredentialSource::DockerConfig(p) => DockerConfig::load(p)?,
+            };
+            cfg.credentials_for(&registry)
+        })
+        .await
+        .expect("credential lookup does not panic");
+        match lookup {
+            Ok(None) => Ok(RegistryAuth::Anonymous),
+            Ok(Some(Credentials::Basic { username, password })) => {
+                Ok(RegistryAuth::Basic(username, password))
+            }
+            Ok(Some(Credentials::Bearer(t))) => Ok(RegistryAuth::Bearer(t)),
+            Err(source) => Err(RegistryError::Credentials {
+                registry: reference.registry().to_owned(),
+                source,
+            }),
+        }
+    }
+
+    async fn session(&self, reference: &Reference) -> Result<Session, RegistryError> {
+        let auth = self.credentials(reference).await?;
+        let oci_ref = reference.to_oci();
+        let api_host = oci_ref.resolve_registry().to_owned();
+        let insecure = self.is_insecure(reference.registry());
+        let protocol = if insecure {
+            oci_client::client::ClientProtocol::HttpsExcept(vec![api_host])
+        } else {
+            oci_client::client::ClientProtocol::Https
+        };
+        let client = oci_client::Client::new(oci_client::client::ClientConfig {
+            protocol,
+            platform_resolver: None,
+            connect_timeout: Some(self.config.connect_timeout),
+            read_timeout: Some(self.config.read_timeout),
+            user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")),
+            ..Default::default()
+        });
+        Ok(Session {
+            client,
+            reference: oci_ref,
+            auth,
+            registry: reference.registry().to_owned(),
+            insecure,
+        })
+    }
+
+    /// Fetches the manifest of `reference`, chooses the entry for `platform` from an
+    /// index, and fetches and verifies the config.
+    pub async fn resolve(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, RegistryError> {
+        let session = self.session(reference).await?;
+        let what = format!("manifest for {reference}");
+        let (bytes, digest) = session
+            .manifest(&session.reference, reference.digest(), &what)
+            .await?;
+        let parsed = Manifest::parse(&bytes).map_err(|source| RegistryError::Manifest {
+            what: "manifest",
+            reference: reference.to_string(),
+            source,
+        })?;
+        let (manifest_bytes, manifest_digest, manifest, index_digest, entry_platform) = match parsed
+        {
+            Manifest::Image(m) => (bytes, digest, m, None, None),
+            Manifest::Index(index) => {
+                let entry = index
+                    .select(platform)
+                    .ok_or_else(|| RegistryError::NoPlatform {
+                        reference: reference.to_string(),
+                        platform: platform.to_string(),
+                        available: {
+                            let p = index.platforms();
+                            if p.is_empty() {
+                                "none".into()
+                            } else {
+                                p.join(", ")
+                            }
+                        },
+                    })?;
+                let child_ref = session
+                    .reference
+                    .clone_with_digest(entry.digest.to_string());
+                let what = format!("manifest {} ({platform}) of {reference}", entry.digest);
+                let (child, child_digest) = session
+                    .manifest(&child_ref, Some(&entry.digest), &what)
+                    .await?;
+                if child.len() as u64 != entry.size {
+                    return Err(RegistryError::Protocol {
+                        registry: session.registry.clone(),
+                        what,
+                        detail: format!(
+                            "{} bytes served, the index says {}",
+                            child.len(),
+                            entry.size
+                        ),
+                    });
+                }
+                let m = match Manifest::parse(&child) {
+                    Ok(Manifest::Image(m)) => m,
+                    Ok(Manifest::Index(_)) => {
+                        return Err(RegistryError::Manifest {
+                            what: "platform manifest",
+                            reference: reference.to_string(),
+                            source: ManifestError::MediaType(media_type::OCI_INDEX.into()),
+                        });
+                    }
+                    Err(source) => {
+                        return Err(RegistryError::Manifest {
+                            what: "platform manifest",
+                            reference: reference.to_string(),
+                            source,
+                        });
+                    }
+                };
+                let p = entry.platform.as_ref().map(Platform::from);
+                (child, child_digest, m, Some(digest), p)
+            }
+        };
+        let config_bytes = session
+            .blob_bytes(
+                &manifest.config,
+                manifest::MAX_CONFIG_BYTES as u64,
+                "image config",
+            )
+            .await?;
+        let config =
+            ImageConfig::parse(&config_bytes).map_err(|source| RegistryError::Manifest {
+                what: "image config",
+                reference: reference.to_string(),
+                source,
+            })?;
+        if config.diff_ids.len() != manifest.layers.len() {
+            return Err(RegistryError::Manifest {
+                what: "image config",
+                reference: reference.to_string(),
+                source: ManifestError::LayerCount {
+                    diff_ids: config.diff_ids.len(),
+                    layers: manifest.layers.len(),
+                },
+            });
+        }
+        let image_platform = entry_platform.unwrap_or_else(|| config.platform());
+        if image_platform.rank(platform).is_none() && platform.rank(&image_platform).is_none() {
+            return Err(RegistryError::WrongPlatform {
+                reference: reference.to_string(),
+                actual: image_platform.to_string(),
+                wanted: platform.to_string(),
+            });
+        }
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            manifest_digest,
+            manifest_bytes,
+            manifest,
+            index_digest,
+            platform: image_platform,
+            config_bytes,
+            config,
+            session,
+        })
+    }
+}
+
+impl ResolvedImage {
+    /// Streams a blob of this image's repository. The stream ends with an error if
+    /// the registry sends more bytes than the descriptor's size; digest verification
+    /// is the consumer's job (the content store does it).
+    pub async fn blob_stream(&self, desc: &Descriptor) -> Result<BlobStream, RegistryError> {
+        self.session.blob_stream(desc).await
+    }
+
+    /// The registry host the image came from.
+    pub fn registry(&self) -> &str {
+        &self.session.registry
+    }
+}
+
+impl Session {
+    async fn manifest(
+        &self,
+        oci_ref: &oci_client::Reference,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> Result<(Vec<u8>, Digest), RegistryError> {
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(oci_ref, &self.auth, media_type::ACCEPT)
+            .await
+            .map_err(|e| self.map_err(what, e))?;
+        if bytes.len() > manifest::MAX_MANIFEST_BYTES {
+            return Err(RegistryError::Manifest {
+                what: "manifest",
+                reference: what.to_owned(),
+                source: ManifestError::TooLarge {
+                    what: "manifest",
+                    size: bytes.len(),
+                    max: manifest::MAX_MANIFEST_BYTES,
+                },
+            });
+        }
+        let digest = match expected {
+            Some(d) => {
+                d.verify(&bytes)
+                    .map_err(|actual| RegistryError::DigestMismatch {
+                        registry: self.registry.clone(),
+                        what: "manifest",
+                        expected: d.clone(),
+                        actual,
+                    })?;
+                d.clone()
+            }
+            None => Digest::sha256_of(&bytes),
+        };
+        Ok((bytes.to_vec(), digest))
+    }
+
+    async fn blob_bytes(
+        &self,
+        desc: &Descriptor,
+        max: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, RegistryError> {
+        if desc.size > max {
+            return Err(RegistryError::TooLarge {
+                registry: self.registry.clone(),
+                what,
+                digest: desc.digest.clone(),
+                max,
+            });
+        }
+        let mut stream = self.blob_stream(desc).await?;
+        let mut out = Vec::with_capacity(desc.size as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| self.map_stream_err(&format!("{what} {}", desc.digest), e))?;
+            out.extend_from_slice(&chunk);
+        }
+        if out.len() as u64 != desc.size {
+            return Err(RegistryError::Protocol {
+                registry: self.registry.clone(),
+                what: format!("{what} {}", desc.digest),
+                detail: format!(
+                    "{} bytes served, the descriptor says {}",
+                    out.len(),
+                    desc.size
+                ),
+            });
+        }
+        desc.digest
+            .verify(&out)
+            .map_err(|actual| RegistryError::DigestMismatch {
+                registry: self.registry.clone(),
+                what,
+                expected: desc.digest.clone(),
+                actual,
+            })?;
+        Ok(out)
+    }
+
+    async fn blob_stream(&self, desc: &Descriptor) -> Result<BlobStream, RegistryError> {
+        // By digest only: a descriptor's `urls` are never handed to oci-client.
+        let digest = desc.digest.to_string();
+        let what = format!("blob {digest}");
+        let sized = self
+            .client
+            .pull_blob_stream(&self.reference, digest.as_str())
+            .await
+            .map_err(|e| self.map_err(&what, e))?;
+        let limit = desc.size;
+        let mut seen = 0u64;
+        let stream = sized.stream.map(move |chunk| {
+            let chunk = chunk?;
+            seen += chunk.len() as u64;
+            if seen > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "registry sent more than the {limit} bytes the descriptor of {digest} says"
+                    ),
+                ));
+            }
+            Ok(chunk)
+        });
+        Ok(Box::pin(stream))
+    }
+
+    fn map_stream_err(&self, what: &str, e: io::Error) -> RegistryError {
+        if e.get_ref()
+            .is_some_and(|i| i.is::<oci_client::errors::DigestError>())
+        {
+            let inner = e.into_inner().expect("checked above");
+            let d = inner
+                .downcast::<oci_client::errors::DigestError>()
+                .expect("checked above");
+            return self.map_err(what, OciDistributionError::DigestError(*d));
+        }
+        RegistryError::Protocol {
+            registry: self.registry.clone(),
+            what: what.to_owned(),
+            detail: error_chain(&e),
+        }
+    }
+
+    fn map_err(&self, what: &str, e: OciDistributionError) -> RegistryError {
+        let registry = self.registry.clone();
+        let what = what.to_owned();
+        match e {
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let answer = envelope
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}: {}", screaming(&format!("{:?}", e.code)), e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let code = envelope.errors.first().map(|e| &e.code);
+                match code {
+                    Some(
+                        OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::BlobUnknown
+                        | OciErrorCode::NotFound,
+                    ) => RegistryError::NotFound {
+                        registry,
+                        what,
+                        answer,
+                    },
+                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => {
+                        RegistryError::Unauthorized {
+                            registry,
+                            what,
+                            answer,
+                        }
+                    }
+                    _ => RegistryError::Protocol {
+                        registry,
+                        what,
+                        detail: answer,
+                    },
+                }
+            }
+            OciDistributionError::ServerError { code, message, .. } => {
+                let answer = format!(
+                    "HTTP {code} {}",
+                    message.trim().chars().take(200).collect::<String>()
+                );
+                match code {
+                    404 => RegistryError::NotFound {
+                        registry,
+                        what,
+                        answer,
+                    },
+                    401 | 403 => RegistryError::Unauthorized {
+                        registry,
+                        what,
+                        answer,
+                    },
+                    _ => RegistryError::Protocol {
+                        registry,
+                        what,
+                        detail: answer,
+                    },
+                }
+            }
+            OciDistributionError::UnauthorizedError { .. } => RegistryError::Unauthorized {
+                registry,
+                what,
+                answer: "HTTP 401".into(),
+            },
+            OciDistributionError::AuthenticationFailure(msg) => RegistryError::Unauthorized {
+                registry,
+                what,
+                answer: format!(
+                    "token request failed: {}",
+                    msg.trim().chars().take(200).collect::<String>()
+                ),
+            },
+            OciDistributionError::DigestError(
+                oci_client::errors::DigestError::VerificationError { expected, actual },
+            ) => match (expected.parse(), actual.parse()) {
+                (Ok(expected), Ok(actual)) => RegistryError::DigestMismatch {
+                    registry,
+                    what: "content",
+                    expected,
+                    actual,
+                },
+                _ => RegistryError::Protocol {
+                    registry,
+                    what,
+                    detail: format!("digest mismatch: {expected} != {actual}"),
+                },
+            },
+            OciDistributionError::RequestError(e) => {
+                let detail = error_chain(&e);
+                let tls = detail.contains("InvalidContentType")
+                    || detail.to_ascii_lowercase().contains("tls")
+                    || detail.contains("certificate");
+                let hint = if tls && !self.insecure {
+                    " (if the registry serves plain HTTP, allow it with --insecure-registry)"
+                } else {
+                    ""
+                };
+                RegistryError::Unreachable {
+                    registry,
+                    detail,
+                    hint,
+                }
+            }
+            other => RegistryError::Protocol {
+                registry,
+                what,
+                detail: error_chain(&other),
+            },
+        }
+    }
+}
+
+/// Whether a blob-stream error is oci-client's end-of-stream digest check failing:
+/// every byte arrived, and the content store's own verification will name the
+/// actual digest.
+pub(crate) fn is_verification_error(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|i| i.is::<oci_client::errors::DigestError>())
+}
+
+/// `ManifestUnknown` → `MANIFEST_UNKNOWN`, as the registry wrote the code.
+fn screaming(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// An error and its sources, `: `-separated.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// Serialises tests that change the process environment.
+    pub(crate) static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+}
