@@ -6,6 +6,7 @@
 
 pub mod cgroup;
 pub mod db;
+pub mod engine;
 pub mod error;
 pub mod images;
 pub mod paths;

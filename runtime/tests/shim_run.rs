@@ -194,10 +194,10 @@ impl Fixture {
 fn wait_for(run_dir: &Path, what: &str, f: impl Fn(&ShimState) -> bool) -> ShimState {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(s) = shim::read_state(run_dir) {
-            if f(&s) {
-                return s;
-            }
+        if let Some(s) = shim::read_state(run_dir)
+            && f(&s)
+        {
+            return s;
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));

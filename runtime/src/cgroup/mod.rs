@@ -30,7 +30,7 @@ mod base;
 mod detect;
 mod limits;
 
-pub use base::{BerthCgroups, TaskCgroupLimits};
+pub use base::{BerthCgroups, CgroupInfo, TaskCgroupLimits};
 pub use detect::{CgroupHost, CgroupVersion, ProcCgroups};
 pub use limits::{cpu_shares_for_units, cpu_weight_from_shares};
 

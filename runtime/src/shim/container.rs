@@ -101,10 +101,11 @@ pub(crate) fn exec(
 fn describe(e: libcontainer::error::LibcontainerError) -> String {
     const FRAMING: &str = "error in executing process : ";
     let text = e.to_string();
-    if let Some((_, cause)) = text.split_once(FRAMING) {
-        if cause != "failed to prepare rootfs" && !cause.is_empty() {
-            return cause.to_owned();
-        }
+    if let Some((_, cause)) = text.split_once(FRAMING)
+        && cause != "failed to prepare rootfs"
+        && !cause.is_empty()
+    {
+        return cause.to_owned();
     }
     let mut msg = text;
     let mut source = std::error::Error::source(&e);

@@ -183,6 +183,11 @@ pub struct TaskRuntime {
     /// Warnings about fields berth could not honour.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// CPU units and MiB the task holds on the host while it is not STOPPED.
+    #[serde(default)]
+    pub reserved_cpu: u64,
+    #[serde(default)]
+    pub reserved_memory_mib: u64,
 }
 
 /// A task row: the ECS shape and the engine's bookkeeping.

@@ -219,6 +219,17 @@ pub fn lease_address(
     Ok(None)
 }
 
+/// Records that `task_id` holds `address` (the caller picked a free one in the same
+/// transaction).
+pub fn insert_lease(conn: &Connection, task_id: &str, address: Ipv4Addr, now: f64) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO ip_leases (address, task_id, allocated_at) VALUES (?1, ?2, ?3)",
+        params![address.to_string(), task_id, now],
+    )
+    .context("leasing address")?;
+    Ok(())
+}
+
 /// Every leased address.
 pub fn leased_addresses(conn: &Connection) -> Result<BTreeSet<Ipv4Addr>, DbError> {
     let mut stmt = conn.prepare("SELECT address FROM ip_leases").context("reading leases")?;
