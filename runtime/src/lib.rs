@@ -10,9 +10,9 @@ pub mod engine;
 pub mod error;
 pub mod images;
 pub mod paths;
-pub mod taskdef;
 pub mod shim;
 pub mod spec;
 pub mod state;
+pub mod taskdef;
 
 pub use error::ErrorClass;

@@ -15,7 +15,11 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(code: &'static str, status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { code, status, message: message.into() }
+        ApiError {
+            code,
+            status,
+            message: message.into(),
+        }
     }
 
     /// `ClientException`: the request is wrong in a way that is not one parameter.
@@ -25,19 +29,35 @@ impl ApiError {
 
     /// `InvalidParameterException`: a parameter is wrong; the message names it.
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterException", StatusCode::BAD_REQUEST, message)
+        Self::new(
+            "InvalidParameterException",
+            StatusCode::BAD_REQUEST,
+            message,
+        )
     }
 
     pub(crate) fn cluster_not_found() -> Self {
-        Self::new("ClusterNotFoundException", StatusCode::BAD_REQUEST, "Cluster not found.")
+        Self::new(
+            "ClusterNotFoundException",
+            StatusCode::BAD_REQUEST,
+            "Cluster not found.",
+        )
     }
 
     pub(crate) fn unsupported(message: impl Into<String>) -> Self {
-        Self::new("UnsupportedFeatureException", StatusCode::BAD_REQUEST, message)
+        Self::new(
+            "UnsupportedFeatureException",
+            StatusCode::BAD_REQUEST,
+            message,
+        )
     }
 
     pub(crate) fn server(message: impl Into<String>) -> Self {
-        Self::new("ServerException", StatusCode::INTERNAL_SERVER_ERROR, message)
+        Self::new(
+            "ServerException",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            message,
+        )
     }
 
     /// The ECS exception for an error class. Exhaustive on purpose: a new class must
@@ -61,21 +81,6 @@ impl ApiError {
     }
 }
 
-/// Renders an error and its `source()` chain on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,7 +97,8 @@ mod tests {
             let e = ApiError::from_class(class, "m");
             assert_eq!((e.code, e.status.as_u16()), (code, status));
         }
-        let body: serde_json::Value = serde_json::from_slice(&ApiError::invalid("x").body()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&ApiError::invalid("x").body()).unwrap();
         assert_eq!(body["__type"], "InvalidParameterException");
         assert_eq!(body["message"], "x");
     }

@@ -49,14 +49,24 @@ fn request_id() -> String {
     let mut b = [0u8; 16];
     let _ = getrandom::fill(&mut b);
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn respond(status: StatusCode, body: Body, rid: &str) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -85,8 +95,10 @@ pub(crate) async fn handle(
         }
         Ok(Reply::Stream(body)) => {
             let mut r = respond(StatusCode::OK, body, &rid);
-            r.headers_mut()
-                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            );
             Ok(r)
         }
         Err(e) => {
@@ -165,7 +177,11 @@ async fn handle_inner(
     }
 }
 
-fn authenticate(daemon: &Daemon, parts: &http::request::Parts, body: &[u8]) -> Result<(), ApiError> {
+fn authenticate(
+    daemon: &Daemon,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(), ApiError> {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
@@ -178,13 +194,16 @@ fn authenticate(daemon: &Daemon, parts: &http::request::Parts, body: &[u8]) -> R
         headers: &headers,
         body,
     };
-    sigv4::verify(&req, daemon.credentials(), chrono::Utc::now()).map_err(|e| {
-        ApiError::new(e.code(), StatusCode::FORBIDDEN, e.to_string())
-    })
+    sigv4::verify(&req, daemon.credentials(), chrono::Utc::now())
+        .map_err(|e| ApiError::new(e.code(), StatusCode::FORBIDDEN, e.to_string()))
 }
 
 fn host_is_loopback(parts: &http::request::Parts) -> bool {
-    let Some(host) = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) else {
+    let Some(host) = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
         return false;
     };
     let name = match host.strip_prefix('[') {
@@ -192,5 +211,7 @@ fn host_is_loopback(parts: &http::request::Parts) -> bool {
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
     name == "localhost"
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -28,7 +28,9 @@ pub(crate) struct Credentials {
 pub(crate) enum AuthError {
     #[error("Missing Authentication Token")]
     Missing,
-    #[error("Authorization header is not AWS4-HMAC-SHA256 with Credential, SignedHeaders and Signature")]
+    #[error(
+        "Authorization header is not AWS4-HMAC-SHA256 with Credential, SignedHeaders and Signature"
+    )]
     Malformed,
     #[error("The security token included in the request is invalid.")]
     UnknownKey,
@@ -84,7 +86,10 @@ struct AuthHeader<'a> {
 }
 
 fn parse_authorization(value: &str) -> Result<AuthHeader<'_>, AuthError> {
-    let rest = value.strip_prefix("AWS4-HMAC-SHA256").ok_or(AuthError::Malformed)?.trim();
+    let rest = value
+        .strip_prefix("AWS4-HMAC-SHA256")
+        .ok_or(AuthError::Malformed)?
+        .trim();
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=').ok_or(AuthError::Malformed)?;
@@ -97,9 +102,14 @@ fn parse_authorization(value: &str) -> Result<AuthHeader<'_>, AuthError> {
     }
     let credential = credential.ok_or(AuthError::Malformed)?;
     let mut scope = credential.split('/');
-    let (Some(access_key), Some(date), Some(region), Some(service), Some("aws4_request"), None) =
-        (scope.next(), scope.next(), scope.next(), scope.next(), scope.next(), scope.next())
-    else {
+    let (Some(access_key), Some(date), Some(region), Some(service), Some("aws4_request"), None) = (
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+        scope.next(),
+    ) else {
         return Err(AuthError::Malformed);
     };
     Ok(AuthHeader {
@@ -113,7 +123,10 @@ fn parse_authorization(value: &str) -> Result<AuthHeader<'_>, AuthError> {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// Verifies `req` against `creds` at time `now`.
@@ -168,7 +181,11 @@ fn signature(
         if values.is_empty() {
             return Err(AuthError::Mismatch);
         }
-        let joined = values.iter().map(|v| collapse_spaces(v)).collect::<Vec<_>>().join(",");
+        let joined = values
+            .iter()
+            .map(|v| collapse_spaces(v))
+            .collect::<Vec<_>>()
+            .join(",");
         canonical_headers.push_str(&format!("{name}:{joined}\n"));
     }
     let payload_hash = match header(req.headers, "x-amz-content-sha256") {
@@ -184,7 +201,10 @@ fn signature(
         auth.signed_headers.join(";"),
         payload_hash
     );
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        auth.date, auth.region, auth.service
+    );
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
@@ -212,7 +232,10 @@ fn canonical_uri(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    path.split('/').map(uri_encode).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(uri_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn canonical_query(query: &str) -> String {
@@ -224,11 +247,18 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k)), uri_encode(&percent_decode(v)))
+            (
+                uri_encode(&percent_decode(k)),
+                uri_encode(&percent_decode(v)),
+            )
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn uri_encode(s: &str) -> String {
@@ -275,7 +305,11 @@ pub(crate) fn sign(
     region: &str,
     service: &str,
 ) -> String {
-    let mut names: Vec<String> = req.headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -314,7 +348,13 @@ mod tests {
             ("Host".to_string(), "example.amazonaws.com".to_string()),
             ("X-Amz-Date".to_string(), "20150830T123600Z".to_string()),
         ];
-        let req = SignedRequest { method: "GET", path: "/", query: "", headers: &headers, body: b"" };
+        let req = SignedRequest {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"",
+        };
         let auth = AuthHeader {
             access_key: "AKIDEXAMPLE",
             date: "20150830",
@@ -323,51 +363,116 @@ mod tests {
             signed_headers: vec!["host", "x-amz-date"],
             signature: "",
         };
-        let sig = signature(&req, &auth, "20150830T123600Z", &example_creds().secret_access_key).unwrap();
-        assert_eq!(sig, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+        let sig = signature(
+            &req,
+            &auth,
+            "20150830T123600Z",
+            &example_creds().secret_access_key,
+        )
+        .unwrap();
+        assert_eq!(
+            sig,
+            "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+        );
     }
 
     fn signed_post(creds: &Credentials, body: &[u8]) -> Vec<(String, String)> {
         let mut headers = vec![
             ("host".to_string(), "127.0.0.1:5450".to_string()),
             ("x-amz-date".to_string(), "20261122T100000Z".to_string()),
-            ("content-type".to_string(), "application/x-amz-json-1.1".to_string()),
-            ("x-amz-target".to_string(), "AmazonEC2ContainerServiceV20141113.ListClusters".to_string()),
+            (
+                "content-type".to_string(),
+                "application/x-amz-json-1.1".to_string(),
+            ),
+            (
+                "x-amz-target".to_string(),
+                "AmazonEC2ContainerServiceV20141113.ListClusters".to_string(),
+            ),
         ];
-        let req = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body };
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
         let auth = sign(&req, creds, "20261122T100000Z", "us-east-1", "ecs");
         headers.push(("Authorization".to_string(), auth));
         headers
     }
 
     fn at(s: &str) -> DateTime<Utc> {
-        NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ").unwrap().and_utc()
+        NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+            .unwrap()
+            .and_utc()
     }
 
     #[test]
     fn a_correctly_signed_request_verifies_and_tampering_does_not() {
-        let creds = Credentials { access_key_id: "BERTHKEY".into(), secret_access_key: "s3cret".into() };
+        let creds = Credentials {
+            access_key_id: "BERTHKEY".into(),
+            secret_access_key: "s3cret".into(),
+        };
         let body = br#"{}"#;
         let headers = signed_post(&creds, body);
-        let req = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body };
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
         assert_eq!(verify(&req, &creds, at("20261122T100500Z")), Ok(()));
-        let tampered = SignedRequest { body: br#"{"x":1}"#, ..req.clone() };
-        assert_eq!(verify(&tampered, &creds, at("20261122T100500Z")), Err(AuthError::Mismatch));
-        let wrong = Credentials { secret_access_key: "other".into(), ..creds.clone() };
-        assert_eq!(verify(&req, &wrong, at("20261122T100500Z")), Err(AuthError::Mismatch));
-        let other_key = Credentials { access_key_id: "NOPE".into(), ..creds.clone() };
-        assert_eq!(verify(&req, &other_key, at("20261122T100500Z")), Err(AuthError::UnknownKey));
-        assert_eq!(verify(&req, &creds, at("20261122T103000Z")), Err(AuthError::Expired));
+        let tampered = SignedRequest {
+            body: br#"{"x":1}"#,
+            ..req.clone()
+        };
+        assert_eq!(
+            verify(&tampered, &creds, at("20261122T100500Z")),
+            Err(AuthError::Mismatch)
+        );
+        let wrong = Credentials {
+            secret_access_key: "other".into(),
+            ..creds.clone()
+        };
+        assert_eq!(
+            verify(&req, &wrong, at("20261122T100500Z")),
+            Err(AuthError::Mismatch)
+        );
+        let other_key = Credentials {
+            access_key_id: "NOPE".into(),
+            ..creds.clone()
+        };
+        assert_eq!(
+            verify(&req, &other_key, at("20261122T100500Z")),
+            Err(AuthError::UnknownKey)
+        );
+        assert_eq!(
+            verify(&req, &creds, at("20261122T103000Z")),
+            Err(AuthError::Expired)
+        );
     }
 
     #[test]
     fn unsigned_and_malformed_requests_are_refused() {
-        let creds = Credentials { access_key_id: "K".into(), secret_access_key: "s".into() };
+        let creds = Credentials {
+            access_key_id: "K".into(),
+            secret_access_key: "s".into(),
+        };
         let headers = vec![("host".to_string(), "h".to_string())];
-        let req = SignedRequest { method: "POST", path: "/", query: "", headers: &headers, body: b"" };
+        let req = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: b"",
+        };
         assert_eq!(verify(&req, &creds, Utc::now()), Err(AuthError::Missing));
         let headers = vec![("authorization".to_string(), "Basic Zm9v".to_string())];
-        let req = SignedRequest { headers: &headers, ..req };
+        let req = SignedRequest {
+            headers: &headers,
+            ..req
+        };
         assert_eq!(verify(&req, &creds, Utc::now()), Err(AuthError::Malformed));
     }
 

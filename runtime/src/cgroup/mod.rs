@@ -76,7 +76,11 @@ pub enum CgroupError {
         "cgroup controller {controller} is not available to berth ({detail}); berth needs \
          {required} to enforce task limits"
     )]
-    MissingController { controller: String, detail: String, required: String },
+    MissingController {
+        controller: String,
+        detail: String,
+        required: String,
+    },
     #[error(
         "berth's cgroup v1 controllers are in unrelated cgroups ({detail}); berth needs one \
          cgroup path beneath its own cgroup in every hierarchy — start it from a service or \

@@ -13,7 +13,10 @@ pub struct ArnScope {
 
 impl Default for ArnScope {
     fn default() -> Self {
-        ArnScope { region: "us-east-1".into(), account: "000000000000".into() }
+        ArnScope {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        }
     }
 }
 
@@ -81,7 +84,14 @@ pub fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 #[cfg(test)]
@@ -94,14 +104,23 @@ mod tests {
         let id = random_hex(16);
         assert_eq!(id.len(), 32);
         let arn = s.task("default", &id);
-        assert_eq!(arn, format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}"));
+        assert_eq!(
+            arn,
+            format!("arn:aws:ecs:us-east-1:000000000000:task/default/{id}")
+        );
         assert_eq!(task_id(&arn), (id.clone(), Some("default".into())));
         assert_eq!(task_id(&id), (id.clone(), None));
-        assert_eq!(task_id("arn:aws:ecs:us-east-1:1:task/abc"), ("abc".into(), None));
+        assert_eq!(
+            task_id("arn:aws:ecs:us-east-1:1:task/abc"),
+            ("abc".into(), None)
+        );
         assert_eq!(cluster_name(None), "default");
         assert_eq!(cluster_name(Some(&s.cluster("prod"))), "prod");
         assert_eq!(cluster_name(Some("prod")), "prod");
-        assert_eq!(s.task_definition("web", 3), "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3");
+        assert_eq!(
+            s.task_definition("web", 3),
+            "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3"
+        );
         let u = uuid();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");

@@ -6,7 +6,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use berth_netns::{EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest};
+use berth_netns::{
+    EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -16,7 +18,9 @@ use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
 use crate::db::DbError;
 use crate::images::Progress;
 use crate::shim::{self, ControlReply, ControlRequest, RunStatus, ShimState};
-use crate::state::model::{KeyValuePair, NetworkBinding, NetworkInterface, Task, TaskRecord, status as st};
+use crate::state::model::{
+    KeyValuePair, NetworkBinding, NetworkInterface, Task, TaskRecord, status as st,
+};
 use crate::state::repo::{self, HostPort};
 
 /// Where a driver starts.
@@ -38,7 +42,10 @@ pub(crate) fn spawn(engine: &Engine, id: String, start: Start) {
         if let Err(err) = drive(&e, &task_id, start).await {
             tracing::error!(task = %task_id, error = %crate::engine::chain(&err), "task driver failed");
             // The record must not stay in a transient state forever.
-            let reason = format!("berth failed while managing the task: {}", crate::engine::chain(&err));
+            let reason = format!(
+                "berth failed while managing the task: {}",
+                crate::engine::chain(&err)
+            );
             let _ = fail(&e, &task_id, "TaskFailedToStart", &reason).await;
         }
     });
@@ -69,7 +76,11 @@ pub(crate) async fn update<R: Send + 'static>(
     out.ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))
 }
 
-async fn set_status(engine: &Engine, id: &str, to: &'static str) -> Result<TaskRecord, EngineError> {
+async fn set_status(
+    engine: &Engine,
+    id: &str,
+    to: &'static str,
+) -> Result<TaskRecord, EngineError> {
     Ok(update(engine, id, move |rec| {
         status::advance(rec, to);
         rec.task.version += 1;
@@ -79,17 +90,31 @@ async fn set_status(engine: &Engine, id: &str, to: &'static str) -> Result<TaskR
 }
 
 fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
-    engine.inner().pending_stops.lock().expect("not poisoned").get(id).map(|(r, _)| r.clone())
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .get(id)
+        .map(|(r, _)| r.clone())
 }
 
 fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
-    engine.inner().pending_stops.lock().expect("not poisoned").get(id).and_then(|(_, t)| *t)
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .get(id)
+        .and_then(|(_, t)| *t)
 }
 
 async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
     match start {
         Start::Provision => {
-            let Some(holds) = provision_task(engine, id).await? else { return Ok(()) };
+            let Some(holds) = provision_task(engine, id).await? else {
+                return Ok(());
+            };
             start_shim(engine, id, holds).await?;
             follow(engine, id).await?;
         }
@@ -102,9 +127,16 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
 /// Network, cgroup, images and bundles. `None` when the task stopped on the way (the
 /// record is final then).
 async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>>, EngineError> {
-    let rec = engine.task(id).await?.ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
+    let rec = engine
+        .task(id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
     let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
-    let mode: NetworkMode = rec.runtime.network_mode.parse().unwrap_or(NetworkMode::Awsvpc);
+    let mode: NetworkMode = rec
+        .runtime
+        .network_mode
+        .parse()
+        .unwrap_or(NetworkMode::Awsvpc);
 
     // PROVISIONING: network and cgroup.
     let (network, holds) = match setup_network(engine, &rec, mode, &def).await {
@@ -116,15 +148,27 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
     }
     let limits = TaskCgroupLimits {
         cpu_units: def.task_cpu_units(),
-        containers_cpu_shares: def.containers().iter().map(|c| cpu_shares_for_units(c.cpu.map(|u| u.max(0) as u32))).sum(),
+        containers_cpu_shares: def
+            .containers()
+            .iter()
+            .map(|c| cpu_shares_for_units(c.cpu.map(|u| u.max(0) as u32)))
+            .sum(),
         memory_mib: def.task_memory_mib().map(u64::from),
         pids_max: None,
     };
     let cg = engine.inner().cgroups.clone();
     let tid = id.to_owned();
-    let made = tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits)).await.expect("cgroup thread");
+    let made = tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits))
+        .await
+        .expect("cgroup thread");
     if let Err(e) = made {
-        return stop_before_shim(engine, id, "TaskFailedToStart", &format!("ResourceInitializationError: {}", crate::engine::chain(&e))).await;
+        return stop_before_shim(
+            engine,
+            id,
+            "TaskFailedToStart",
+            &format!("ResourceInitializationError: {}", crate::engine::chain(&e)),
+        )
+        .await;
     }
     set_status(engine, id, st::PENDING).await?;
 
@@ -142,7 +186,10 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
             continue;
         }
         let result = async {
-            engine.images().ensure(&reference, None, &Progress::none()).await?;
+            engine
+                .images()
+                .ensure(&reference, None, &Progress::none())
+                .await?;
             engine.images().rootfs(&reference).await
         }
         .await;
@@ -156,8 +203,10 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
             }
         }
     }
-    let digests: BTreeMap<String, String> =
-        images.iter().map(|(r, root)| (r.clone(), root.manifest_digest.to_string())).collect();
+    let digests: BTreeMap<String, String> = images
+        .iter()
+        .map(|(r, root)| (r.clone(), root.manifest_digest.to_string()))
+        .collect();
     let manifests: Vec<String> = digests.values().cloned().collect();
     update(engine, id, move |rec| {
         rec.task.pull_stopped_at = Some(now());
@@ -172,7 +221,13 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
 
-    let revision = rec.task.task_definition_arn.rsplit(':').next().unwrap_or("1").to_owned();
+    let revision = rec
+        .task
+        .task_definition_arn
+        .rsplit(':')
+        .next()
+        .unwrap_or("1")
+        .to_owned();
     let input = PrepareInput {
         task_id: id.to_owned(),
         task_arn: rec.task.task_arn.clone(),
@@ -228,8 +283,14 @@ async fn setup_network(
                 Some(PortMappingRequest {
                     container_name: c.name.clone().unwrap_or_default(),
                     container_port: std::num::NonZeroU16::new(pm.container_port?.get())?,
-                    host_port: pm.host_port.and_then(|h| std::num::NonZeroU16::new(h.get())),
-                    protocol: if pm.protocol().as_str() == "udp" { Protocol::Udp } else { Protocol::Tcp },
+                    host_port: pm
+                        .host_port
+                        .and_then(|h| std::num::NonZeroU16::new(h.get())),
+                    protocol: if pm.protocol().as_str() == "udp" {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
                 })
             })
             .collect()
@@ -238,7 +299,11 @@ async fn setup_network(
         NetworkMode::Awsvpc | NetworkMode::None => vec![EndpointRequest {
             name: "task".into(),
             netns_path: Some(netns_path),
-            address: if mode == NetworkMode::Awsvpc { addresses.first().copied() } else { None },
+            address: if mode == NetworkMode::Awsvpc {
+                addresses.first().copied()
+            } else {
+                None
+            },
             port_mappings: def.containers().iter().flat_map(mapping).collect(),
         }],
         NetworkMode::Bridge => def
@@ -263,12 +328,21 @@ async fn setup_network(
             })
             .collect(),
     };
-    let req = TaskNetworkRequest { task_id: id.clone(), mode, endpoints };
+    let req = TaskNetworkRequest {
+        task_id: id.clone(),
+        mode,
+        endpoints,
+    };
     let net = engine.inner().net.clone();
     let setup = tokio::task::spawn_blocking(move || net.setup_task(&req))
         .await
         .expect("network thread")
-        .map_err(|e| format!("ResourceInitializationError: failed to configure the task's network: {}", crate::engine::chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "ResourceInitializationError: failed to configure the task's network: {}",
+                crate::engine::chain(&e)
+            )
+        })?;
     let network = setup.network.clone();
     let holds: Vec<OwnedFd> = setup.port_holds.into_iter().map(|h| h.fd).collect();
 
@@ -276,14 +350,20 @@ async fn setup_network(
     let ports: Vec<HostPort> = network
         .bindings()
         .filter(|b| b.target.is_some())
-        .map(|b| HostPort { bind_ip: b.bind_ip.to_string(), protocol: b.protocol.as_str().to_owned(), port: b.host_port })
+        .map(|b| HostPort {
+            bind_ip: b.bind_ip.to_string(),
+            protocol: b.protocol.as_str().to_owned(),
+            port: b.host_port,
+        })
         .collect();
     let net_json = serde_json::to_value(&network).map_err(|e| e.to_string())?;
     let net2 = network.clone();
     let saved = engine
         .db()
         .call(move |db| {
-            let Some(mut rec) = repo::get_task(db.conn(), &id)? else { return Ok::<_, DbError>(()) };
+            let Some(mut rec) = repo::get_task(db.conn(), &id)? else {
+                return Ok::<_, DbError>(());
+            };
             let _ = repo::reserve_host_ports(db.conn(), &id, &ports)?;
             rec.runtime.network = Some(net_json);
             apply_network(&mut rec, &net2);
@@ -328,17 +408,26 @@ fn apply_network(rec: &mut TaskRecord, net: &TaskNetwork) {
             .unwrap_or_default();
     }
     if let (Some(att), Some(iface)) = (
-        rec.task.attachments.iter_mut().find(|a| a.kind == "ElasticNetworkInterface"),
+        rec.task
+            .attachments
+            .iter_mut()
+            .find(|a| a.kind == "ElasticNetworkInterface"),
         net.endpoints.first().and_then(|e| e.interface.as_ref()),
     ) {
         att.id = iface.attachment_id.clone();
         att.status = "ATTACHED".into();
-        let kv = |n: &str, v: String| KeyValuePair { name: n.into(), value: v };
+        let kv = |n: &str, v: String| KeyValuePair {
+            name: n.into(),
+            value: v,
+        };
         att.details = vec![
             kv("subnetId", iface.subnet_id.clone()),
             kv("networkInterfaceId", iface.network_interface_id.clone()),
             kv("macAddress", iface.mac_address.clone()),
-            kv("privateDnsName", berth_netns::files::default_hostname(iface.private_ipv4_address)),
+            kv(
+                "privateDnsName",
+                berth_netns::files::default_hostname(iface.private_ipv4_address),
+            ),
             kv("privateIPv4Address", iface.private_ipv4_address.to_string()),
         ];
     }
@@ -357,8 +446,13 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
         .map_err(EngineError::io("opening shim.log"))?;
     let raw: Vec<i32> = holds.iter().map(|f| f.as_raw_fd()).collect();
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("shim").arg(&run_dir).stdin(std::process::Stdio::null());
-    cmd.stdout(log.try_clone().map_err(EngineError::io("duplicating shim.log"))?);
+    cmd.arg("shim")
+        .arg(&run_dir)
+        .stdin(std::process::Stdio::null());
+    cmd.stdout(
+        log.try_clone()
+            .map_err(EngineError::io("duplicating shim.log"))?,
+    );
     cmd.stderr(log);
     // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl to
     // clear close-on-exec on descriptors this process owns (kept alive by `holds`).
@@ -382,7 +476,9 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
     .expect("spawn thread")
     .map_err(EngineError::io("starting berth shim"))?;
     if !status.success() {
-        return Err(EngineError::Invalid(format!("berth shim exited with {status} while starting")));
+        return Err(EngineError::Invalid(format!(
+            "berth shim exited with {status} while starting"
+        )));
     }
     Ok(())
 }
@@ -472,7 +568,12 @@ async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(),
 }
 
 /// The task stops before its shim ever ran: record why, then clean up.
-async fn stop_before_shim<T>(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<Option<T>, EngineError> {
+async fn stop_before_shim<T>(
+    engine: &Engine,
+    id: &str,
+    code: &str,
+    reason: &str,
+) -> Result<Option<T>, EngineError> {
     fail(engine, id, code, reason).await?;
     finalize(engine, id).await?;
     Ok(None)
@@ -506,14 +607,22 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
     let paths = engine.config().paths.clone();
     let run_dir = paths.task_run_dir(id);
     let data_dir = paths.task_data_dir(id);
-    let network: Option<TaskNetwork> =
-        rec.runtime.network.clone().and_then(|v| serde_json::from_value(v).ok());
+    let network: Option<TaskNetwork> = rec
+        .runtime
+        .network
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
     let net = engine.inner().net.clone();
     let cg = engine.inner().cgroups.clone();
     let tid = id.to_owned();
     let mounts = rec.runtime.mounts.clone();
     let state_root = paths.container_state_dir();
-    let containers: Vec<String> = rec.task.containers.iter().map(|c| format!("{id}-{}", c.name)).collect();
+    let containers: Vec<String> = rec
+        .task
+        .containers
+        .iter()
+        .map(|c| format!("{id}-{}", c.name))
+        .collect();
     tokio::task::spawn_blocking(move || {
         // Mounts first (a rootfs may hold the netns busy through a process), then
         // processes, network and files.
@@ -542,8 +651,16 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
     .await
     .expect("cleanup thread");
     let tid = id.to_owned();
-    engine.db().call(move |db| repo::release_task_resources(db.conn(), &tid)).await?;
-    engine.inner().pending_stops.lock().expect("not poisoned").remove(id);
+    engine
+        .db()
+        .call(move |db| repo::release_task_resources(db.conn(), &tid))
+        .await?;
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .remove(id);
     update(engine, id, |rec| {
         rec.task.desired_status = "STOPPED".into();
         status::advance(rec, st::STOPPED);
@@ -594,12 +711,19 @@ pub(crate) async fn request_stop(
     .await
     .map_err(|_| EngineError::Invalid("The referenced task was not found.".into()))?;
     if !found {
-        return Err(EngineError::Invalid("The referenced task was not found.".into()));
+        return Err(EngineError::Invalid(
+            "The referenced task was not found.".into(),
+        ));
     }
     if rec.task.last_status == st::STOPPED {
         return Ok(rec.task);
     }
-    engine.inner().pending_stops.lock().expect("not poisoned").insert(id.to_owned(), (reason.clone(), timeout_secs));
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .insert(id.to_owned(), (reason.clone(), timeout_secs));
     if rec.runtime.shim_started {
         let run_dir = engine.config().paths.task_run_dir(id);
         if let Err(e) = stop_shim(&run_dir, &reason, timeout_secs).await {
@@ -612,7 +736,14 @@ pub(crate) async fn request_stop(
 async fn stop_shim(run_dir: &Path, reason: &str, timeout_secs: Option<u64>) -> std::io::Result<()> {
     let stream = UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await?;
     let (r, mut w) = stream.into_split();
-    send(&mut w, &ControlRequest::Stop { reason: reason.to_owned(), timeout_secs }).await;
+    send(
+        &mut w,
+        &ControlRequest::Stop {
+            reason: reason.to_owned(),
+            timeout_secs,
+        },
+    )
+    .await;
     let mut lines = BufReader::new(r).lines();
     let _ = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await;
     Ok(())

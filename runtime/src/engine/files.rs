@@ -45,7 +45,9 @@ pub(crate) fn prepare_host_path(path: &str) -> Result<PathBuf, String> {
             Component::RootDir => continue,
             Component::Normal(n) => cur.push(n),
             Component::ParentDir | Component::CurDir | Component::Prefix(_) => {
-                return Err(format!("host.sourcePath {path:?} must not contain '.' or '..'"));
+                return Err(format!(
+                    "host.sourcePath {path:?} must not contain '.' or '..'"
+                ));
             }
         }
         match std::fs::symlink_metadata(&cur) {
@@ -56,7 +58,10 @@ pub(crate) fn prepare_host_path(path: &str) -> Result<PathBuf, String> {
                 ));
             }
             Ok(m) if !m.is_dir() && i + 1 < comps.len() => {
-                return Err(format!("host.sourcePath {path:?}: {} is not a directory", cur.display()));
+                return Err(format!(
+                    "host.sourcePath {path:?}: {} is not a directory",
+                    cur.display()
+                ));
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -77,7 +82,9 @@ pub(crate) struct InRoot {
 
 impl InRoot {
     pub(crate) fn open(rootfs: &Path) -> InRoot {
-        InRoot { root: pathrs::Root::open(rootfs).ok() }
+        InRoot {
+            root: pathrs::Root::open(rootfs).ok(),
+        }
     }
 
     /// A host path through which `path` (resolved in-root) can be opened, valid while
@@ -102,10 +109,16 @@ impl RootfsFiles for InRoot {
 /// links, never followed; owners, modes and special bits are kept.
 pub(crate) fn populate_volume(rootfs: &Path, image_path: &str, dest: &Path) -> io::Result<()> {
     let root = InRoot::open(rootfs);
-    let Some(handle) = root.resolve(image_path) else { return Ok(()) };
-    let file = handle.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY);
+    let Some(handle) = root.resolve(image_path) else {
+        return Ok(());
+    };
+    let file =
+        handle.reopen(pathrs::flags::OpenFlags::O_RDONLY | pathrs::flags::OpenFlags::O_DIRECTORY);
     let Ok(dir) = file else { return Ok(()) };
-    let src = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
+    let src = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    ));
     let meta = std::fs::metadata(&src)?;
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
     let _ = nix::unistd::chown(dest, Some(meta.uid().into()), Some(meta.gid().into()));
@@ -151,9 +164,16 @@ mod tests {
         let v = parse_env_file("# comment\nA=1\n\nB = two words \n=bad\nC=x=y\nnovalue\n");
         assert_eq!(
             v,
-            vec![("A".into(), "1".into()), ("B".into(), " two words".into()), ("C".into(), "x=y".into())]
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), " two words".into()),
+                ("C".into(), "x=y".into())
+            ]
         );
-        assert_eq!(local_env_file("file:///etc/app.env"), Some("/etc/app.env".into()));
+        assert_eq!(
+            local_env_file("file:///etc/app.env"),
+            Some("/etc/app.env".into())
+        );
         assert_eq!(local_env_file("/etc/app.env"), Some("/etc/app.env".into()));
         assert_eq!(local_env_file("arn:aws:s3:::bucket/app.env"), None);
     }
@@ -182,9 +202,20 @@ mod tests {
         let dest = dir.path().join("vol");
         std::fs::create_dir(&dest).unwrap();
         populate_volume(&rootfs, "/alias", &dest).unwrap();
-        assert_eq!(std::fs::read_to_string(dest.join("sub/f")).unwrap(), "hello");
-        assert!(std::fs::symlink_metadata(dest.join("link")).unwrap().file_type().is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dest.join("sub/f")).unwrap(),
+            "hello"
+        );
+        assert!(
+            std::fs::symlink_metadata(dest.join("link"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         let files = InRoot::open(&rootfs);
-        assert_eq!(files.read_to_string("/alias/sub/f").as_deref(), Some("hello"));
+        assert_eq!(
+            files.read_to_string("/alias/sub/f").as_deref(),
+            Some("hello")
+        );
     }
 }

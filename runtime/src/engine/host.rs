@@ -19,7 +19,9 @@ pub struct HostResources {
 
 /// The host's CPUs and memory, as ECS registers an instance.
 pub fn host_resources() -> HostResources {
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1);
     let memory_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -29,7 +31,10 @@ pub fn host_resources() -> HostResources {
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .unwrap_or(0);
-    HostResources { cpu_units: cpus * 1024, memory_mib: memory_kib / 1024 }
+    HostResources {
+        cpu_units: cpus * 1024,
+        memory_mib: memory_kib / 1024,
+    }
 }
 
 /// A stable id for this host (32 hex digits), kept in the data root.
@@ -58,7 +63,10 @@ pub(crate) fn task_reservation(def: &crate::taskdef::ValidatedTaskDefinition) ->
     let containers = def.containers();
     let cpu = match def.task_cpu_units() {
         Some(c) => u64::from(c),
-        None => containers.iter().map(|c| c.cpu.unwrap_or(0).max(0) as u64).sum(),
+        None => containers
+            .iter()
+            .map(|c| c.cpu.unwrap_or(0).max(0) as u64)
+            .sum(),
     };
     let mem = match def.task_memory_mib() {
         Some(m) => u64::from(m),
@@ -72,25 +80,45 @@ pub(crate) fn task_reservation(def: &crate::taskdef::ValidatedTaskDefinition) ->
 
 /// Resources reserved by the tasks in `active` (what is not STOPPED).
 pub(crate) fn reserved(active: &[crate::state::model::TaskRecord]) -> (u64, u64) {
-    active
-        .iter()
-        .fold((0, 0), |(c, m), t| (c + t.runtime.reserved_cpu, m + t.runtime.reserved_memory_mib))
+    active.iter().fold((0, 0), |(c, m), t| {
+        (
+            c + t.runtime.reserved_cpu,
+            m + t.runtime.reserved_memory_mib,
+        )
+    })
 }
 
-pub(crate) async fn container_instance(engine: &Engine, cluster: &str) -> Result<Value, EngineError> {
+pub(crate) async fn container_instance(
+    engine: &Engine,
+    cluster: &str,
+) -> Result<Value, EngineError> {
     let host = engine.host();
     let (active, ports) = engine
         .db()
         .call(|db| {
-            Ok::<_, DbError>((repo::active_tasks(db.conn())?, repo::host_ports_in_use(db.conn())?))
+            Ok::<_, DbError>((
+                repo::active_tasks(db.conn())?,
+                repo::host_ports_in_use(db.conn())?,
+            ))
         })
         .await?;
     let in_cluster: Vec<_> = active.iter().filter(|t| t.cluster == cluster).collect();
-    let running = in_cluster.iter().filter(|t| t.task.last_status == "RUNNING").count();
+    let running = in_cluster
+        .iter()
+        .filter(|t| t.task.last_status == "RUNNING")
+        .count();
     let pending = in_cluster.len() - running;
     let (cpu, mem) = reserved(&active);
-    let port_list: Vec<String> = ports.iter().filter(|(p, _)| p.protocol == "tcp").map(|(p, _)| p.port.to_string()).collect();
-    let udp_list: Vec<String> = ports.iter().filter(|(p, _)| p.protocol == "udp").map(|(p, _)| p.port.to_string()).collect();
+    let port_list: Vec<String> = ports
+        .iter()
+        .filter(|(p, _)| p.protocol == "tcp")
+        .map(|(p, _)| p.port.to_string())
+        .collect();
+    let udp_list: Vec<String> = ports
+        .iter()
+        .filter(|(p, _)| p.protocol == "udp")
+        .map(|(p, _)| p.port.to_string())
+        .collect();
     let resources = |cpu: u64, mem: u64, tcp: Vec<String>, udp: Vec<String>| {
         json!([
             {"name": "CPU", "type": "INTEGER", "integerValue": cpu, "doubleValue": 0.0, "longValue": 0},

@@ -172,7 +172,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("paths", &self.inner.cfg.paths).finish()
+        f.debug_struct("Engine")
+            .field("paths", &self.inner.cfg.paths)
+            .finish()
     }
 }
 
@@ -204,11 +206,21 @@ impl Engine {
     /// every live task. Must be called from inside a tokio runtime.
     pub async fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
         let paths = cfg.paths.clone();
-        for dir in [paths.data_root().to_path_buf(), paths.tasks_data_dir(), paths.volumes_dir()] {
-            std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        for dir in [
+            paths.data_root().to_path_buf(),
+            paths.tasks_data_dir(),
+            paths.volumes_dir(),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(EngineError::io(format!("creating {}", dir.display())))?;
         }
-        for dir in [paths.tasks_run_dir(), paths.netns_dir(), paths.container_state_dir()] {
-            std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        for dir in [
+            paths.tasks_run_dir(),
+            paths.netns_dir(),
+            paths.container_state_dir(),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(EngineError::io(format!("creating {}", dir.display())))?;
         }
         let db = Db::open(&paths.database())?;
         let db = DbHandle::spawn(db);
@@ -286,8 +298,14 @@ impl Engine {
     /// Stops watching tasks (they keep running under their shims) and, when no task
     /// remains, removes berth's cgroup directories. Called on daemon shutdown.
     pub async fn shutdown(&self) {
-        let handles: Vec<_> =
-            self.inner.drivers.lock().expect("not poisoned").drain().map(|(_, h)| h).collect();
+        let handles: Vec<_> = self
+            .inner
+            .drivers
+            .lock()
+            .expect("not poisoned")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
         for h in handles {
             h.abort();
         }
@@ -343,7 +361,11 @@ impl Engine {
             .db
             .call(move |db| {
                 let (r, p) = repo::cluster_task_counts(db.conn(), &name)?;
-                let tags = if with_tags { repo::tags_of(db.conn(), &arn)? } else { Vec::new() };
+                let tags = if with_tags {
+                    repo::tags_of(db.conn(), &arn)?
+                } else {
+                    Vec::new()
+                };
                 Ok::<_, DbError>((r, p, tags))
             })
             .await?;
@@ -360,13 +382,21 @@ impl Engine {
         names: Vec<String>,
         with_tags: bool,
     ) -> Result<(Vec<Cluster>, Vec<String>), EngineError> {
-        let names = if names.is_empty() { vec!["default".to_owned()] } else { names };
+        let names = if names.is_empty() {
+            vec!["default".to_owned()]
+        } else {
+            names
+        };
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for reference in names {
             let name = arn::cluster_name(Some(&reference));
             let n = name.clone();
-            let c = self.inner.db.call(move |db| repo::get_cluster(db.conn(), &n)).await?;
+            let c = self
+                .inner
+                .db
+                .call(move |db| repo::get_cluster(db.conn(), &n))
+                .await?;
             match c {
                 Some(c) => found.push(self.cluster_view(c, with_tags).await?),
                 None => missing.push(reference),
@@ -376,8 +406,16 @@ impl Engine {
     }
 
     /// ListClusters (ACTIVE, by name), after `after`.
-    pub async fn list_clusters(&self, after: String, limit: usize) -> Result<Vec<Cluster>, EngineError> {
-        Ok(self.inner.db.call(move |db| repo::list_clusters(db.conn(), &after, limit)).await?)
+    pub async fn list_clusters(
+        &self,
+        after: String,
+        limit: usize,
+    ) -> Result<Vec<Cluster>, EngineError> {
+        Ok(self
+            .inner
+            .db
+            .call(move |db| repo::list_clusters(db.conn(), &after, limit))
+            .await?)
     }
 
     /// DeleteCluster: refused while tasks are running or pending in it (ECS's
@@ -401,14 +439,24 @@ impl Engine {
         let mut c = c;
         c.status = "INACTIVE".into();
         let stored = c.clone();
-        self.inner.db.call(move |db| repo::put_cluster(db.conn(), &stored, now())).await?;
+        self.inner
+            .db
+            .call(move |db| repo::put_cluster(db.conn(), &stored, now()))
+            .await?;
         Ok(c)
     }
 
-    pub(crate) async fn require_cluster(&self, reference: Option<&str>) -> Result<String, EngineError> {
+    pub(crate) async fn require_cluster(
+        &self,
+        reference: Option<&str>,
+    ) -> Result<String, EngineError> {
         let name = arn::cluster_name(reference);
         let n = name.clone();
-        let c = self.inner.db.call(move |db| repo::get_cluster(db.conn(), &n)).await?;
+        let c = self
+            .inner
+            .db
+            .call(move |db| repo::get_cluster(db.conn(), &n))
+            .await?;
         match c {
             Some(c) if c.status == "ACTIVE" => Ok(name),
             _ => Err(EngineError::ClusterNotFound),
@@ -420,7 +468,11 @@ impl Engine {
     /// A task record by id.
     pub async fn task(&self, id: &str) -> Result<Option<TaskRecord>, EngineError> {
         let id = id.to_owned();
-        Ok(self.inner.db.call(move |db| repo::get_task(db.conn(), &id)).await?)
+        Ok(self
+            .inner
+            .db
+            .call(move |db| repo::get_task(db.conn(), &id))
+            .await?)
     }
 
     /// DescribeTasks: tasks by id or ARN in `cluster`; unknown ones come back as
@@ -502,49 +554,76 @@ impl Engine {
     pub async fn tag_resource(&self, arn: &str, tags: Vec<Tag>) -> Result<(), EngineError> {
         self.require_resource(arn).await?;
         let arn = arn.to_owned();
-        Ok(self.inner.db.call(move |db| repo::put_tags(db.conn(), &arn, &tags)).await?)
+        Ok(self
+            .inner
+            .db
+            .call(move |db| repo::put_tags(db.conn(), &arn, &tags))
+            .await?)
     }
 
     /// UntagResource for clusters and tasks.
     pub async fn untag_resource(&self, arn: &str, keys: Vec<String>) -> Result<(), EngineError> {
         self.require_resource(arn).await?;
         let arn = arn.to_owned();
-        Ok(self.inner.db.call(move |db| repo::remove_tags(db.conn(), &arn, &keys)).await?)
+        Ok(self
+            .inner
+            .db
+            .call(move |db| repo::remove_tags(db.conn(), &arn, &keys))
+            .await?)
     }
 
     /// ListTagsForResource for clusters and tasks.
     pub async fn list_tags(&self, arn: &str) -> Result<Vec<Tag>, EngineError> {
         self.require_resource(arn).await?;
         let arn = arn.to_owned();
-        Ok(self.inner.db.call(move |db| repo::tags_of(db.conn(), &arn)).await?)
+        Ok(self
+            .inner
+            .db
+            .call(move |db| repo::tags_of(db.conn(), &arn))
+            .await?)
     }
 
     async fn require_resource(&self, arn_str: &str) -> Result<(), EngineError> {
         if let Some((_, name)) = arn_str.split_once(":cluster/") {
             let n = name.to_owned();
-            return match self.inner.db.call(move |db| repo::get_cluster(db.conn(), &n)).await? {
+            return match self
+                .inner
+                .db
+                .call(move |db| repo::get_cluster(db.conn(), &n))
+                .await?
+            {
                 Some(c) if c.status == "ACTIVE" => Ok(()),
-                _ => Err(EngineError::NotFound(format!("The specified cluster is not found: {arn_str}"))),
+                _ => Err(EngineError::NotFound(format!(
+                    "The specified cluster is not found: {arn_str}"
+                ))),
             };
         }
         if arn_str.contains(":task/") {
             let (id, _) = arn::task_id(arn_str);
             return match self.task(&id).await? {
                 Some(_) => Ok(()),
-                None => Err(EngineError::NotFound(format!("The specified task is not found: {arn_str}"))),
+                None => Err(EngineError::NotFound(format!(
+                    "The specified task is not found: {arn_str}"
+                ))),
             };
         }
-        Err(EngineError::Invalid(format!("Invalid resource ARN: {arn_str}")))
+        Err(EngineError::Invalid(format!(
+            "Invalid resource ARN: {arn_str}"
+        )))
     }
 
     /// The single container instance this host is, as ECS's `ContainerInstance`.
-    pub async fn container_instance(&self, cluster: &str) -> Result<serde_json::Value, EngineError> {
+    pub async fn container_instance(
+        &self,
+        cluster: &str,
+    ) -> Result<serde_json::Value, EngineError> {
         host::container_instance(self, cluster).await
     }
 
     /// The container instance ARN of this host in `cluster`.
     pub fn container_instance_arn(&self, cluster: &str) -> String {
-        self.arn().container_instance(cluster, &self.inner.instance_id)
+        self.arn()
+            .container_instance(cluster, &self.inner.instance_id)
     }
 
     fn spawn_janitor(&self) {
@@ -581,7 +660,9 @@ fn new_cluster(name: &str, arn: &str) -> Cluster {
 fn check_cluster_name(name: &str) -> Result<(), EngineError> {
     let ok = !name.is_empty()
         && name.len() <= 255
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {

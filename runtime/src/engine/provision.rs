@@ -24,9 +24,7 @@ use sha2::Digest as _;
 use super::files::{self, InRoot};
 use super::{Engine, sys};
 use crate::images::RootFs;
-use crate::shim::{
-    Condition, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask,
-};
+use crate::shim::{Condition, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask};
 use crate::spec::{
     self, BindMount, ContainerPlan, DeviceMapping, Namespace, Rlimit, SpecContext, TmpfsMount,
 };
@@ -76,7 +74,11 @@ pub(crate) fn prepare(engine: &Engine, input: &PrepareInput) -> Result<Prepared,
     result.map(|shim_task| Prepared { shim_task, mounts })
 }
 
-fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf>) -> Result<ShimTask, String> {
+fn prepare_inner(
+    engine: &Engine,
+    input: &PrepareInput,
+    mounts: &mut Vec<PathBuf>,
+) -> Result<ShimTask, String> {
     let cfg = engine.config();
     let paths = &cfg.paths;
     let run_dir = paths.task_run_dir(&input.task_id);
@@ -93,10 +95,9 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
     for c in def.start_order() {
         let name = c.name.clone().unwrap_or_default();
         let image_ref = c.image.clone().unwrap_or_default();
-        let image = input
-            .images
-            .get(&image_ref)
-            .ok_or_else(|| format!("CannotPullContainerError: image {image_ref} was not prepared"))?;
+        let image = input.images.get(&image_ref).ok_or_else(|| {
+            format!("CannotPullContainerError: image {image_ref} was not prepared")
+        })?;
         let bundle = run_dir.join("containers").join(&name);
         let rootfs = bundle.join("rootfs");
         let upper = data_dir.join("containers").join(&name).join("upper");
@@ -112,7 +113,9 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
         mounts.push(rootfs.clone());
 
         let endpoint = endpoint_for(input.network.as_ref(), &name);
-        let address = endpoint.and_then(|e| e.interface.as_ref()).map(|i| i.private_ipv4_address);
+        let address = endpoint
+            .and_then(|e| e.interface.as_ref())
+            .map(|i| i.private_ipv4_address);
         let runtime_id = format!("{}-{}", input.task_id, name);
         let hostname = match (mode, address) {
             (NetworkMode::Awsvpc, Some(a)) => netfiles::default_hostname(a),
@@ -120,64 +123,121 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".into()),
-            _ => c.hostname.clone().unwrap_or_else(|| runtime_id.chars().take(12).collect()),
+            _ => c
+                .hostname
+                .clone()
+                .unwrap_or_else(|| runtime_id.chars().take(12).collect()),
         };
 
         // /etc files.
         let etc = bundle.join("etc");
-        let dns_servers: Vec<IpAddr> = c.dns_servers.iter().filter_map(|s| s.parse().ok()).collect();
-        let resolv = if mode == NetworkMode::Host && dns_servers.is_empty() && c.dns_search_domains.is_empty() {
+        let dns_servers: Vec<IpAddr> = c
+            .dns_servers
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let resolv = if mode == NetworkMode::Host
+            && dns_servers.is_empty()
+            && c.dns_search_domains.is_empty()
+        {
             host_dns.resolv_conf.clone()
         } else {
-            netfiles::resolv_conf(&dns_servers, &c.dns_search_domains, &host_dns).map_err(|e| e.to_string())?
+            netfiles::resolv_conf(&dns_servers, &c.dns_search_domains, &host_dns)
+                .map_err(|e| e.to_string())?
         };
         let extra: Vec<HostsEntry> = c
             .extra_hosts
             .iter()
-            .filter_map(|h| Some(HostsEntry { ip: h.ip_address.parse().ok()?, names: vec![h.hostname.clone()] }))
+            .filter_map(|h| {
+                Some(HostsEntry {
+                    ip: h.ip_address.parse().ok()?,
+                    names: vec![h.hostname.clone()],
+                })
+            })
             .collect();
         let links = links_for(c, input.network.as_ref());
-        let hosts = netfiles::hosts(Some(&hostname), address, &extra, &links).map_err(|e| e.to_string())?;
+        let hosts =
+            netfiles::hosts(Some(&hostname), address, &extra, &links).map_err(|e| e.to_string())?;
         write(&etc.join("hosts"), &hosts)?;
         write(&etc.join("resolv.conf"), &resolv)?;
-        write(&etc.join("hostname"), &netfiles::hostname_file(&hostname).map_err(|e| e.to_string())?)?;
+        write(
+            &etc.join("hostname"),
+            &netfiles::hostname_file(&hostname).map_err(|e| e.to_string())?,
+        )?;
 
         let plan = container_plan(engine, input, c, &hostname)?;
         let mut plan = plan;
         // Mounts: /etc files, declared volumes, volumesFrom, then image VOLUMEs.
         let mut binds = vec![
-            BindMount { source: etc.join("hosts"), destination: "/etc/hosts".into(), readonly: false },
-            BindMount { source: etc.join("resolv.conf"), destination: "/etc/resolv.conf".into(), readonly: false },
-            BindMount { source: etc.join("hostname"), destination: "/etc/hostname".into(), readonly: false },
+            BindMount {
+                source: etc.join("hosts"),
+                destination: "/etc/hosts".into(),
+                readonly: false,
+            },
+            BindMount {
+                source: etc.join("resolv.conf"),
+                destination: "/etc/resolv.conf".into(),
+                readonly: false,
+            },
+            BindMount {
+                source: etc.join("hostname"),
+                destination: "/etc/hostname".into(),
+                readonly: false,
+            },
         ];
         let mut own = Vec::new();
         for mp in &c.mount_points {
-            let (Some(src), Some(dst)) = (&mp.source_volume, &mp.container_path) else { continue };
-            let host = volumes
-                .get(src)
-                .ok_or_else(|| format!("CannotCreateContainerError: volume {src} is not defined"))?;
-            own.push(BindMount { source: host.clone(), destination: dst.clone(), readonly: mp.read_only.unwrap_or(false) });
+            let (Some(src), Some(dst)) = (&mp.source_volume, &mp.container_path) else {
+                continue;
+            };
+            let host = volumes.get(src).ok_or_else(|| {
+                format!("CannotCreateContainerError: volume {src} is not defined")
+            })?;
+            own.push(BindMount {
+                source: host.clone(),
+                destination: dst.clone(),
+                readonly: mp.read_only.unwrap_or(false),
+            });
         }
         for vf in &c.volumes_from {
-            let Some(from) = &vf.source_container else { continue };
+            let Some(from) = &vf.source_container else {
+                continue;
+            };
             for m in container_mounts.get(from).into_iter().flatten() {
                 let readonly = vf.read_only.unwrap_or(false) || m.readonly;
-                own.push(BindMount { readonly, ..m.clone() });
+                own.push(BindMount {
+                    readonly,
+                    ..m.clone()
+                });
             }
         }
         let image_config = image.config.config().as_ref();
-        for path in image_config.and_then(|ic| ic.volumes().as_ref()).into_iter().flatten() {
+        for path in image_config
+            .and_then(|ic| ic.volumes().as_ref())
+            .into_iter()
+            .flatten()
+        {
             if own.iter().any(|m| same_path(&m.destination, path)) {
                 continue;
             }
             let digest = hex::encode(sha2::Sha256::digest(path.as_bytes()));
-            let dir = data_dir.join("volumes").join("_anonymous").join(&name).join(&digest[..16]);
+            let dir = data_dir
+                .join("volumes")
+                .join("_anonymous")
+                .join(&name)
+                .join(&digest[..16]);
             if !dir.exists() {
-                std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                files::populate_volume(&rootfs, path, &dir)
-                    .map_err(|e| format!("CannotCreateContainerError: populating volume {path}: {e}"))?;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                files::populate_volume(&rootfs, path, &dir).map_err(|e| {
+                    format!("CannotCreateContainerError: populating volume {path}: {e}")
+                })?;
             }
-            own.push(BindMount { source: dir, destination: path.clone(), readonly: false });
+            own.push(BindMount {
+                source: dir,
+                destination: path.clone(),
+                readonly: false,
+            });
         }
         container_mounts.insert(name.clone(), own.clone());
         binds.extend(own);
@@ -191,7 +251,13 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
             None if mode == NetworkMode::Host => Namespace::Host,
             None => Namespace::New,
         };
-        let ns_mode = |m: Option<&str>| if m == Some("host") { Namespace::Host } else { Namespace::New };
+        let ns_mode = |m: Option<&str>| {
+            if m == Some("host") {
+                Namespace::Host
+            } else {
+                Namespace::New
+            }
+        };
         let ctx = SpecContext {
             rootfs: &rootfs,
             cgroups_path: cgroups.container_path(&input.task_id, &name),
@@ -200,7 +266,8 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
             pid: ns_mode(def.definition().pid_mode.map(|m| m.as_str())),
             ipc: ns_mode(def.definition().ipc_mode.map(|m| m.as_str())),
         };
-        let config = spec::generate(&plan, &process, &ctx).map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        let config = spec::generate(&plan, &process, &ctx)
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         write_bytes(&bundle.join("config.json"), &bytes)?;
 
@@ -226,7 +293,10 @@ fn prepare_inner(engine: &Engine, input: &PrepareInput, mounts: &mut Vec<PathBuf
                 .start_timeout
                 .map(|t| t.max(1) as u64)
                 .unwrap_or(cfg.default_start_timeout_secs),
-            stop_timeout_secs: c.stop_timeout.map(|t| t.max(0) as u64).unwrap_or(cfg.default_stop_timeout_secs),
+            stop_timeout_secs: c
+                .stop_timeout
+                .map(|t| t.max(0) as u64)
+                .unwrap_or(cfg.default_stop_timeout_secs),
             stop_signal: image_config
                 .and_then(|ic| ic.stop_signal().as_deref())
                 .and_then(parse_signal)
@@ -266,7 +336,12 @@ fn prepare_volumes(
             VolumeKind::Named(cfg) => match cfg.scope() {
                 crate::taskdef::Scope::Task => data_dir.join("volumes").join(&name),
                 crate::taskdef::Scope::Shared => {
-                    let dir = engine.config().paths.volumes_dir().join(&name).join("_data");
+                    let dir = engine
+                        .config()
+                        .paths
+                        .volumes_dir()
+                        .join(&name)
+                        .join("_data");
                     if !dir.exists() && cfg.autoprovision == Some(false) {
                         return Err(format!(
                             "CannotCreateVolumeError: shared volume {name} does not exist and autoprovision is false"
@@ -276,7 +351,8 @@ fn prepare_volumes(
                 }
             },
         };
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating volume {name} at {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("creating volume {name} at {}: {e}", dir.display()))?;
         out.insert(name, dir);
     }
     Ok(out)
@@ -293,7 +369,10 @@ fn container_plan(
     for f in &c.environment_files {
         if let Some(path) = files::local_env_file(&f.value) {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!("ResourceInitializationError: failed to read environment file {}: {e}", path.display())
+                format!(
+                    "ResourceInitializationError: failed to read environment file {}: {e}",
+                    path.display()
+                )
             })?;
             for (k, v) in files::parse_env_file(&text) {
                 env.retain(|(n, _)| n != &k);
@@ -313,8 +392,14 @@ fn container_plan(
     labels.insert("com.amazonaws.ecs.cluster".into(), input.cluster.clone());
     labels.insert("com.amazonaws.ecs.container-name".into(), name.clone());
     labels.insert("com.amazonaws.ecs.task-arn".into(), input.task_arn.clone());
-    labels.insert("com.amazonaws.ecs.task-definition-family".into(), input.family.clone());
-    labels.insert("com.amazonaws.ecs.task-definition-version".into(), input.revision.clone());
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-family".into(),
+        input.family.clone(),
+    );
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-version".into(),
+        input.revision.clone(),
+    );
     let no_new_privs_off = c
         .docker_security_options
         .iter()
@@ -341,15 +426,25 @@ fn container_plan(
         ulimits: c
             .ulimits
             .iter()
-            .map(|u| Rlimit { name: u.name.as_str().to_owned(), soft: u.soft_limit.max(0) as u64, hard: u.hard_limit.max(0) as u64 })
+            .map(|u| Rlimit {
+                name: u.name.as_str().to_owned(),
+                soft: u.soft_limit.max(0) as u64,
+                hard: u.hard_limit.max(0) as u64,
+            })
             .collect(),
         tmpfs: lp
             .map(|l| l.tmpfs.as_slice())
             .unwrap_or_default()
             .iter()
-            .map(|t| TmpfsMount { container_path: t.container_path.clone(), size_mib: t.size.max(1) as u64, options: t.mount_options.clone() })
+            .map(|t| TmpfsMount {
+                container_path: t.container_path.clone(),
+                size_mib: t.size.max(1) as u64,
+                options: t.mount_options.clone(),
+            })
             .collect(),
-        shm_size_mib: lp.and_then(|l| l.shared_memory_size).map(|s| s.max(1) as u64),
+        shm_size_mib: lp
+            .and_then(|l| l.shared_memory_size)
+            .map(|s| s.max(1) as u64),
         sysctls: c
             .system_controls
             .iter()
@@ -360,7 +455,9 @@ fn container_plan(
         memory_mib: c.memory.map(|m| m.max(0) as u64),
         memory_reservation_mib: c.memory_reservation.map(|m| m.max(0) as u64),
         max_swap_mib: lp.and_then(|l| l.max_swap).map(|s| s.max(0) as u64),
-        swappiness: lp.and_then(|l| l.swappiness).map(|s| s.clamp(0, 100) as u64),
+        swappiness: lp
+            .and_then(|l| l.swappiness)
+            .map(|s| s.clamp(0, 100) as u64),
         pids_limit: Some(engine.config().pids_limit),
         devices,
         mounts: Vec::new(),
@@ -378,7 +475,11 @@ fn device(
     let kind = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
         SFlag::S_IFCHR => 'c',
         SFlag::S_IFBLK => 'b',
-        _ => return Err(format!("linuxParameters.devices: {host_path} is not a device")),
+        _ => {
+            return Err(format!(
+                "linuxParameters.devices: {host_path} is not a device"
+            ));
+        }
     };
     let access = if permissions.is_empty() {
         "rwm".to_owned()
@@ -424,11 +525,20 @@ pub(crate) fn parse_signal(s: &str) -> Option<i32> {
         return Some(n);
     }
     let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
-    name.parse::<nix::sys::signal::Signal>().ok().map(|s| s as i32)
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
 }
 
-fn endpoint_for<'a>(net: Option<&'a TaskNetwork>, container: &str) -> Option<&'a berth_netns::Endpoint> {
+fn endpoint_for<'a>(
+    net: Option<&'a TaskNetwork>,
+    container: &str,
+) -> Option<&'a berth_netns::Endpoint> {
     let net = net?;
     net.endpoints
         .iter()
@@ -454,7 +564,10 @@ fn links_for(c: &ContainerDefinition, net: Option<&TaskNetwork>) -> Vec<HostsEnt
             if alias != target {
                 names.push(target.to_owned());
             }
-            Some(HostsEntry { ip: IpAddr::V4(ip), names })
+            Some(HostsEntry {
+                ip: IpAddr::V4(ip),
+                names,
+            })
         })
         .collect()
 }
@@ -494,7 +607,15 @@ mod tests {
         };
         let h = health_check(&hc(&["CMD", "test", "-f", "/x"])).unwrap();
         assert_eq!(h.argv, ["test", "-f", "/x"]);
-        assert_eq!((h.interval_secs, h.timeout_secs, h.retries, h.start_period_secs), (30, 5, 3, 0));
+        assert_eq!(
+            (
+                h.interval_secs,
+                h.timeout_secs,
+                h.retries,
+                h.start_period_secs
+            ),
+            (30, 5, 3, 0)
+        );
         let h = health_check(&hc(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap();
         assert_eq!(h.argv, ["/bin/sh", "-c", "curl -f localhost || exit 1"]);
     }

@@ -30,7 +30,9 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
     let paths = engine.config().paths.clone();
     let rebooted = check_boot(&paths)?;
     if rebooted {
-        tracing::info!("no boot marker for this boot: the host rebooted or berth runs for the first time");
+        tracing::info!(
+            "no boot marker for this boot: the host rebooted or berth runs for the first time"
+        );
     }
     let active = engine.db().call(|db| repo::active_tasks(db.conn())).await?;
     let live: BTreeSet<String> = active.iter().map(|t| t.id.clone()).collect();
@@ -39,19 +41,38 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
     for rec in &active {
         let run_dir = paths.task_run_dir(&rec.id);
         let id = rec.id.clone();
-        if let Some(n) = rec.runtime.network.clone().and_then(|v| serde_json::from_value(v).ok()) {
+        if let Some(n) = rec
+            .runtime
+            .network
+            .clone()
+            .and_then(|v| serde_json::from_value(v).ok())
+        {
             networks.push(n);
         }
         if rebooted {
-            stop(engine, &id, "TaskFailedToStart", "the host rebooted while the task was running").await?;
+            stop(
+                engine,
+                &id,
+                "TaskFailedToStart",
+                "the host rebooted while the task was running",
+            )
+            .await?;
             driver::spawn(engine, id, Start::Finalize);
             continue;
         }
         if !rec.runtime.shim_started {
-            if rec.task.last_status == status::DEPROVISIONING || rec.task.desired_status == "STOPPED" {
+            if rec.task.last_status == status::DEPROVISIONING
+                || rec.task.desired_status == "STOPPED"
+            {
                 driver::spawn(engine, id, Start::Finalize);
             } else {
-                stop(engine, &id, "TaskFailedToStart", "berth daemon restarted while the task was starting").await?;
+                stop(
+                    engine,
+                    &id,
+                    "TaskFailedToStart",
+                    "berth daemon restarted while the task was starting",
+                )
+                .await?;
                 driver::spawn(engine, id, Start::Finalize);
             }
             continue;
@@ -74,10 +95,22 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
                     super::status::apply_shim_state(rec, &state);
                 })
                 .await?;
-                stop(engine, &id, "EssentialContainerExited", "berth shim exited unexpectedly; the task's containers were stopped").await?;
+                stop(
+                    engine,
+                    &id,
+                    "EssentialContainerExited",
+                    "berth shim exited unexpectedly; the task's containers were stopped",
+                )
+                .await?;
             }
             None => {
-                stop(engine, &id, "TaskFailedToStart", "berth shim exited unexpectedly; the task's containers were stopped").await?;
+                stop(
+                    engine,
+                    &id,
+                    "TaskFailedToStart",
+                    "berth shim exited unexpectedly; the task's containers were stopped",
+                )
+                .await?;
             }
         }
         driver::spawn(engine, id, Start::Finalize);
@@ -140,11 +173,18 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
     Ok(())
 }
 
-async fn stop(engine: &Engine, id: &str, code: &'static str, reason: &'static str) -> Result<(), EngineError> {
+async fn stop(
+    engine: &Engine,
+    id: &str,
+    code: &'static str,
+    reason: &'static str,
+) -> Result<(), EngineError> {
     driver::update(engine, id, move |rec| {
         rec.task.desired_status = "STOPPED".into();
         rec.task.stop_code.get_or_insert_with(|| code.to_owned());
-        rec.task.stopped_reason.get_or_insert_with(|| reason.to_owned());
+        rec.task
+            .stopped_reason
+            .get_or_insert_with(|| reason.to_owned());
         rec.task.stopping_at.get_or_insert(now());
         super::status::advance(rec, status::STOPPING);
         rec.task.version += 1;
@@ -170,7 +210,10 @@ fn check_boot(paths: &crate::paths::Paths) -> Result<bool, EngineError> {
 /// task definition deletions no task needs any more.
 pub(crate) async fn prune(engine: &Engine) -> Result<(), EngineError> {
     let before = now() - engine.config().stopped_retention_secs;
-    let ids = engine.db().call(move |db| repo::prune_stopped(db.conn(), before)).await?;
+    let ids = engine
+        .db()
+        .call(move |db| repo::prune_stopped(db.conn(), before))
+        .await?;
     let paths = engine.config().paths.clone();
     tokio::task::spawn_blocking(move || {
         for id in ids {
@@ -182,18 +225,27 @@ pub(crate) async fn prune(engine: &Engine) -> Result<(), EngineError> {
     engine
         .db()
         .call(|db| {
-            let tx = db.conn_mut().transaction().map_err(|source| DbError::Query {
-                context: "finishing task definition deletions".into(),
-                source,
-            })?;
+            let tx = db
+                .conn_mut()
+                .transaction()
+                .map_err(|source| DbError::Query {
+                    context: "finishing task definition deletions".into(),
+                    source,
+                })?;
             let in_use: BTreeSet<String> = repo::active_tasks(&tx)?
                 .into_iter()
                 .map(|t| t.task.task_definition_arn)
                 .collect();
-            let _ = crate::taskdef::registry::finish_deletions(&tx, &|family: &str, revision: u32| {
-                in_use.iter().any(|arn| arn.ends_with(&format!("task-definition/{family}:{revision}")))
-            });
-            tx.commit().map_err(|source| DbError::Query { context: "committing".into(), source })
+            let _ =
+                crate::taskdef::registry::finish_deletions(&tx, &|family: &str, revision: u32| {
+                    in_use
+                        .iter()
+                        .any(|arn| arn.ends_with(&format!("task-definition/{family}:{revision}")))
+                });
+            tx.commit().map_err(|source| DbError::Query {
+                context: "committing".into(),
+                source,
+            })
         })
         .await?;
     Ok(())

@@ -55,7 +55,9 @@ impl Engine {
     /// (CPU, memory, a host port) comes back in `failures` with ECS's reason.
     pub async fn run_task(&self, req: RunTaskRequest) -> Result<RunTaskResult, EngineError> {
         if req.count == 0 || req.count > 10 {
-            return Err(EngineError::Invalid("count must be between 1 and 10".into()));
+            return Err(EngineError::Invalid(
+                "count must be between 1 and 10".into(),
+            ));
         }
         let cluster = self.require_cluster(req.cluster.as_deref()).await?;
         if let Some(token) = &req.client_token {
@@ -76,7 +78,10 @@ impl Engine {
                     )));
                 }
                 let (tasks, _) = self.describe_tasks(Some(&cluster), ids, false).await?;
-                return Ok(RunTaskResult { tasks, failures: vec![] });
+                return Ok(RunTaskResult {
+                    tasks,
+                    failures: vec![],
+                });
             }
         }
 
@@ -103,7 +108,10 @@ impl Engine {
             if let (Some(key), value) = (t.key.clone(), t.value.clone())
                 && !tags.iter().any(|x| x.key == key)
             {
-                tags.push(Tag { key, value: value.unwrap_or_default() });
+                tags.push(Tag {
+                    key,
+                    value: value.unwrap_or_default(),
+                });
             }
         }
 
@@ -116,10 +124,13 @@ impl Engine {
         let (records, failures) = self
             .db()
             .call(move |db| -> Result<_, DbError> {
-                let tx = db.conn_mut().transaction().map_err(|source| DbError::Query {
-                    context: "starting RunTask".into(),
-                    source,
-                })?;
+                let tx = db
+                    .conn_mut()
+                    .transaction()
+                    .map_err(|source| DbError::Query {
+                        context: "starting RunTask".into(),
+                        source,
+                    })?;
                 let active = repo::active_tasks(&tx)?;
                 let (mut cpu, mut mem) = host::reserved(&active);
                 let mut records = Vec::new();
@@ -127,11 +138,19 @@ impl Engine {
                 for _ in 0..count {
                     let instance = plan.instance_arn.clone();
                     if cpu + plan.cpu > host.cpu_units {
-                        failures.push(Failure { arn: Some(instance), reason: "RESOURCE:CPU".into(), detail: None });
+                        failures.push(Failure {
+                            arn: Some(instance),
+                            reason: "RESOURCE:CPU".into(),
+                            detail: None,
+                        });
                         continue;
                     }
                     if mem + plan.memory_mib > host.memory_mib {
-                        failures.push(Failure { arn: Some(instance), reason: "RESOURCE:MEMORY".into(), detail: None });
+                        failures.push(Failure {
+                            arn: Some(instance),
+                            reason: "RESOURCE:MEMORY".into(),
+                            detail: None,
+                        });
                         continue;
                     }
                     let rec = plan.record();
@@ -153,7 +172,9 @@ impl Engine {
                     }
                     for _ in 0..plan.addresses {
                         let used = repo::leased_addresses(&tx)?;
-                        match subnet.allocate(|a| used.contains(&a), used.iter().next_back().copied()) {
+                        match subnet
+                            .allocate(|a| used.contains(&a), used.iter().next_back().copied())
+                        {
                             Ok(a) => repo::insert_lease(&tx, &rec.id, a, now())?,
                             Err(_) => {
                                 failures.push(Failure {
@@ -178,7 +199,10 @@ impl Engine {
                     let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
                     repo::put_run_token(&tx, &cluster2, &token, &hash, &ids, now())?;
                 }
-                tx.commit().map_err(|source| DbError::Query { context: "committing RunTask".into(), source })?;
+                tx.commit().map_err(|source| DbError::Query {
+                    context: "committing RunTask".into(),
+                    source,
+                })?;
                 Ok((records, failures))
             })
             .await?;
@@ -190,7 +214,8 @@ impl Engine {
         Ok(RunTaskResult { tasks, failures })
     }
 
-    pub(crate) fn taskdef_scope(&self) -> taskdef::registry::ArnScope {
+    /// The scope task-definition ARNs are minted in.
+    pub fn taskdef_scope(&self) -> taskdef::registry::ArnScope {
         taskdef::registry::ArnScope::new(&self.arn().region, &self.arn().account)
     }
 }
@@ -237,7 +262,9 @@ impl TaskPlan {
         let mut fixed_ports = Vec::new();
         for c in def.containers() {
             for pm in &c.port_mappings {
-                let Some(container_port) = pm.container_port.map(|p| p.get()) else { continue };
+                let Some(container_port) = pm.container_port.map(|p| p.get()) else {
+                    continue;
+                };
                 let host_port = pm.host_port.map(|p| p.get()).filter(|p| *p != 0);
                 let protocol = pm.protocol().as_str().to_owned();
                 let port = match mode {
@@ -247,8 +274,16 @@ impl TaskPlan {
                     NetworkMode::None => None,
                 };
                 if let Some(port) = port {
-                    let bind_ip = if mode == NetworkMode::Host { "0.0.0.0".to_owned() } else { publish.to_string() };
-                    fixed_ports.push(HostPort { bind_ip, protocol, port });
+                    let bind_ip = if mode == NetworkMode::Host {
+                        "0.0.0.0".to_owned()
+                    } else {
+                        publish.to_string()
+                    };
+                    fixed_ports.push(HostPort {
+                        bind_ip,
+                        protocol,
+                        port,
+                    });
                 }
             }
         }
@@ -265,12 +300,16 @@ impl TaskPlan {
             Some(o) => {
                 let mut v = serde_json::to_value(o).unwrap_or_default();
                 if let Some(m) = v.as_object_mut() {
-                    m.entry("containerOverrides").or_insert(serde_json::json!([]));
-                    m.entry("inferenceAcceleratorOverrides").or_insert(serde_json::json!([]));
+                    m.entry("containerOverrides")
+                        .or_insert(serde_json::json!([]));
+                    m.entry("inferenceAcceleratorOverrides")
+                        .or_insert(serde_json::json!([]));
                 }
                 v
             }
-            None => serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []}),
+            None => {
+                serde_json::json!({"containerOverrides": [], "inferenceAcceleratorOverrides": []})
+            }
         };
         Ok(TaskPlan {
             cluster: cluster.to_owned(),
@@ -286,7 +325,10 @@ impl TaskPlan {
             task_cpu: def.definition().cpu.clone(),
             task_memory: def.definition().memory.clone(),
             started_by: req.started_by.clone(),
-            group: req.group.clone().unwrap_or_else(|| format!("family:{family}")),
+            group: req
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("family:{family}")),
             warnings: def.warnings().iter().map(ToString::to_string).collect(),
             fixed_ports,
             addresses,
@@ -376,6 +418,7 @@ impl TaskPlan {
                 attachments,
                 overrides: self.overrides.clone(),
                 enable_execute_command: false,
+                stopped_by_container: None,
                 tags: vec![],
             },
             runtime: TaskRuntime {

@@ -20,7 +20,9 @@ pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
     let before = serde_json::to_value(&rec.task).ok();
     rec.runtime.shim_seq = s.seq;
     for cs in &s.containers {
-        let Some(c) = rec.task.containers.iter_mut().find(|c| c.name == cs.name) else { continue };
+        let Some(c) = rec.task.containers.iter_mut().find(|c| c.name == cs.name) else {
+            continue;
+        };
         c.last_status = match cs.status {
             ContainerStatus::Pending if cs.finished_at.is_some() => "STOPPED",
             ContainerStatus::Pending => "PENDING",
@@ -50,9 +52,16 @@ pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
         RunStatus::Stopping | RunStatus::Stopped => {
             rec.task.desired_status = "STOPPED".into();
             if let Some(stop) = &s.stop {
-                rec.task.stop_code.get_or_insert_with(|| stop.code.as_str().to_owned());
-                rec.task.stopped_reason.get_or_insert_with(|| stop.reason.clone());
+                rec.task
+                    .stop_code
+                    .get_or_insert_with(|| stop.code.as_str().to_owned());
+                rec.task
+                    .stopped_reason
+                    .get_or_insert_with(|| stop.reason.clone());
                 rec.task.stopping_at.get_or_insert(stop.at);
+                if rec.task.stopped_by_container.is_none() {
+                    rec.task.stopped_by_container = stop.container.clone();
+                }
             }
             advance(rec, status::STOPPING);
             if s.status == RunStatus::Stopped {
@@ -99,7 +108,11 @@ fn task_health(rec: &TaskRecord, s: &ShimState) -> &'static str {
         .unwrap_or_default();
     let mut any_unknown = false;
     let mut any = false;
-    for cs in s.containers.iter().filter(|c| essential.contains(&c.name.as_str())) {
+    for cs in s
+        .containers
+        .iter()
+        .filter(|c| essential.contains(&c.name.as_str()))
+    {
         any = true;
         match cs.health {
             HealthStatus::Unhealthy => return "UNHEALTHY",
@@ -107,7 +120,11 @@ fn task_health(rec: &TaskRecord, s: &ShimState) -> &'static str {
             HealthStatus::Healthy => {}
         }
     }
-    if !any || any_unknown { "UNKNOWN" } else { "HEALTHY" }
+    if !any || any_unknown {
+        "UNKNOWN"
+    } else {
+        "HEALTHY"
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +186,7 @@ mod tests {
                 attachments: vec![],
                 overrides: json!({}),
                 enable_execute_command: false,
+                stopped_by_container: None,
                 tags: vec![],
             },
             runtime: TaskRuntime {
@@ -188,7 +206,10 @@ mod tests {
             stop: None,
             running_at: None,
             stopped_at: None,
-            containers: vec![ContainerState::pending("app"), ContainerState::pending("side")],
+            containers: vec![
+                ContainerState::pending("app"),
+                ContainerState::pending("side"),
+            ],
         }
     }
 
@@ -204,7 +225,10 @@ mod tests {
         assert_eq!(rec.task.started_at, Some(5.0));
         assert_eq!(rec.task.containers[0].last_status, "RUNNING");
         assert_eq!(rec.task.version, 2);
-        assert!(!apply_shim_state(&mut rec, &s), "same report, no new version");
+        assert!(
+            !apply_shim_state(&mut rec, &s),
+            "same report, no new version"
+        );
         assert_eq!(rec.task.version, 2);
     }
 
@@ -212,14 +236,22 @@ mod tests {
     fn essential_exit_stops_with_ecs_codes_and_keeps_the_first_reason() {
         let mut rec = record();
         let mut s = shim(RunStatus::Stopped);
-        s.stop = Some(StopInfo { code: StopCode::EssentialContainerExited, reason: "Essential container in task exited".into(), at: 7.0 });
+        s.stop = Some(StopInfo {
+            code: StopCode::EssentialContainerExited,
+            reason: "Essential container in task exited".into(),
+            at: 7.0,
+            container: Some("app".into()),
+        });
         s.stopped_at = Some(8.0);
         s.containers[0].status = ContainerStatus::Stopped;
         s.containers[0].exit_code = Some(3);
         apply_shim_state(&mut rec, &s);
         assert_eq!(rec.task.desired_status, "STOPPED");
         assert_eq!(rec.task.last_status, "STOPPING");
-        assert_eq!(rec.task.stop_code.as_deref(), Some("EssentialContainerExited"));
+        assert_eq!(
+            rec.task.stop_code.as_deref(),
+            Some("EssentialContainerExited")
+        );
         assert_eq!(rec.task.stopping_at, Some(7.0));
         assert_eq!(rec.task.execution_stopped_at, Some(8.0));
         assert_eq!(rec.task.containers[0].exit_code, Some(3));

@@ -7,9 +7,16 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 /// Mounts an overlayfs at `target`: `lower` top layer first, `upper` and `work` on the
 /// same filesystem.
-pub(crate) fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> std::io::Result<()> {
+pub(crate) fn mount_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> std::io::Result<()> {
     if lower.is_empty() {
-        return Err(std::io::Error::other("an image without layers has no filesystem"));
+        return Err(std::io::Error::other(
+            "an image without layers has no filesystem",
+        ));
     }
     let lowers: Vec<String> = lower.iter().map(|p| escape(&p.to_string_lossy())).collect();
     let data = format!(
@@ -24,13 +31,21 @@ pub(crate) fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target
             data.len()
         )));
     }
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| std::io::Error::other(format!("mounting overlay at {}: {e}", target.display())))
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| std::io::Error::other(format!("mounting overlay at {}: {e}", target.display())))
 }
 
 /// overlayfs option values separate with `,` and `:`; escape them as the kernel reads.
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace(',', "\\,").replace(':', "\\:")
+    s.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(':', "\\:")
 }
 
 /// Unmounts `target` (lazily, so a busy mount still goes away), ignoring "not mounted".
@@ -43,7 +58,9 @@ pub(crate) fn unmount(target: &Path) {
 
 /// Mount points listed in `/proc/self/mountinfo` at or below `dir`, deepest first.
 pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))

@@ -28,7 +28,9 @@ pub(crate) fn create_and_start(
         .map_err(describe)?
         .with_stdout(stdout)
         .with_stderr(stderr)
-        .with_executor(BerthExecutor { init: c.init_process })
+        .with_executor(BerthExecutor {
+            init: c.init_process,
+        })
         .validate_id()
         .map_err(describe)?
         .as_init(&c.bundle)

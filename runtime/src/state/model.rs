@@ -127,6 +127,14 @@ pub struct Task {
     pub attachments: Vec<Attachment>,
     pub overrides: Value,
     pub enable_execute_command: bool,
+    /// berth's extension: the essential container whose exit (or failure) stopped the
+    /// task. SDKs ignore members their model does not have.
+    #[serde(
+        rename = "berthStoppedByContainer",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stopped_by_container: Option<String>,
     /// Only in DescribeTasks with `include: ["TAGS"]`; kept in `resource_tags`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,

@@ -16,7 +16,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, DbError> {
     serde_json::from_str(s).map_err(|e| DbError::Query {
         context: format!("decoding stored {what}"),
-        source: rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)),
+        source: rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ),
     })
 }
 
@@ -27,7 +31,13 @@ pub fn put_cluster(conn: &Connection, c: &Cluster, created_at: f64) -> Result<()
     conn.execute(
         "INSERT INTO clusters (name, arn, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(name) DO UPDATE SET status = excluded.status, doc = excluded.doc",
-        params![c.cluster_name, c.cluster_arn, c.status, created_at, to_json(c)],
+        params![
+            c.cluster_name,
+            c.cluster_arn,
+            c.status,
+            created_at,
+            to_json(c)
+        ],
     )
     .context("storing cluster")?;
     Ok(())
@@ -36,16 +46,24 @@ pub fn put_cluster(conn: &Connection, c: &Cluster, created_at: f64) -> Result<()
 /// A cluster by name.
 pub fn get_cluster(conn: &Connection, name: &str) -> Result<Option<Cluster>, DbError> {
     let doc: Option<String> = conn
-        .query_row("SELECT doc FROM clusters WHERE name = ?1", [name], |r| r.get(0))
+        .query_row("SELECT doc FROM clusters WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .optional()
         .context("reading cluster")?;
     doc.map(|d| from_json(&d, "cluster")).transpose()
 }
 
 /// ACTIVE cluster names after `after`, sorted, at most `limit`.
-pub fn list_clusters(conn: &Connection, after: &str, limit: usize) -> Result<Vec<Cluster>, DbError> {
+pub fn list_clusters(
+    conn: &Connection,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<Cluster>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT doc FROM clusters WHERE status = 'ACTIVE' AND name > ?1 ORDER BY name LIMIT ?2")
+        .prepare(
+            "SELECT doc FROM clusters WHERE status = 'ACTIVE' AND name > ?1 ORDER BY name LIMIT ?2",
+        )
         .context("listing clusters")?;
     let docs: Vec<String> = stmt
         .query_map(params![after, limit as i64], |r| r.get(0))
@@ -164,7 +182,15 @@ pub fn list_task_arns(
         .context("listing tasks")?;
     let rows = stmt
         .query_map(
-            params![f.cluster, f.family, f.started_by, f.desired_status, after_t, after_id, limit as i64],
+            params![
+                f.cluster,
+                f.family,
+                f.started_by,
+                f.desired_status,
+                after_t,
+                after_id,
+                limit as i64
+            ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .context("listing tasks")?
@@ -180,12 +206,15 @@ pub fn prune_stopped(conn: &Connection, before: f64) -> Result<Vec<String>, DbEr
         .prepare("SELECT id, arn FROM tasks WHERE last_status = ?1 AND stopped_at < ?2")
         .context("finding old tasks")?;
     let rows: Vec<(String, String)> = stmt
-        .query_map(params![status::STOPPED, before], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map(params![status::STOPPED, before], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .context("finding old tasks")?
         .collect::<Result<_, _>>()
         .context("finding old tasks")?;
     for (id, arn) in &rows {
-        conn.execute("DELETE FROM tasks WHERE id = ?1", [id]).context("deleting old task")?;
+        conn.execute("DELETE FROM tasks WHERE id = ?1", [id])
+            .context("deleting old task")?;
         conn.execute("DELETE FROM resource_tags WHERE resource_arn = ?1", [arn])
             .context("deleting old task tags")?;
     }
@@ -221,7 +250,12 @@ pub fn lease_address(
 
 /// Records that `task_id` holds `address` (the caller picked a free one in the same
 /// transaction).
-pub fn insert_lease(conn: &Connection, task_id: &str, address: Ipv4Addr, now: f64) -> Result<(), DbError> {
+pub fn insert_lease(
+    conn: &Connection,
+    task_id: &str,
+    address: Ipv4Addr,
+    now: f64,
+) -> Result<(), DbError> {
     conn.execute(
         "INSERT INTO ip_leases (address, task_id, allocated_at) VALUES (?1, ?2, ?3)",
         params![address.to_string(), task_id, now],
@@ -232,7 +266,9 @@ pub fn insert_lease(conn: &Connection, task_id: &str, address: Ipv4Addr, now: f6
 
 /// Every leased address.
 pub fn leased_addresses(conn: &Connection) -> Result<BTreeSet<Ipv4Addr>, DbError> {
-    let mut stmt = conn.prepare("SELECT address FROM ip_leases").context("reading leases")?;
+    let mut stmt = conn
+        .prepare("SELECT address FROM ip_leases")
+        .context("reading leases")?;
     let v: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .context("reading leases")?
@@ -243,8 +279,9 @@ pub fn leased_addresses(conn: &Connection) -> Result<BTreeSet<Ipv4Addr>, DbError
 
 /// The addresses a task holds.
 pub fn task_addresses(conn: &Connection, task_id: &str) -> Result<Vec<Ipv4Addr>, DbError> {
-    let mut stmt =
-        conn.prepare("SELECT address FROM ip_leases WHERE task_id = ?1").context("reading leases")?;
+    let mut stmt = conn
+        .prepare("SELECT address FROM ip_leases WHERE task_id = ?1")
+        .context("reading leases")?;
     let v: Vec<String> = stmt
         .query_map([task_id], |r| r.get(0))
         .context("reading leases")?
@@ -255,7 +292,8 @@ pub fn task_addresses(conn: &Connection, task_id: &str) -> Result<Vec<Ipv4Addr>,
 
 /// Releases everything a task holds: addresses and host ports.
 pub fn release_task_resources(conn: &Connection, task_id: &str) -> Result<(), DbError> {
-    conn.execute("DELETE FROM ip_leases WHERE task_id = ?1", [task_id]).context("releasing leases")?;
+    conn.execute("DELETE FROM ip_leases WHERE task_id = ?1", [task_id])
+        .context("releasing leases")?;
     conn.execute("DELETE FROM host_ports WHERE task_id = ?1", [task_id])
         .context("releasing host ports")?;
     Ok(())
@@ -324,7 +362,14 @@ pub fn host_ports_in_use(conn: &Connection) -> Result<Vec<(HostPort, String)>, D
         .context("reading host ports")?;
     let v = stmt
         .query_map([], |r| {
-            Ok((HostPort { bind_ip: r.get(0)?, protocol: r.get(1)?, port: r.get(2)? }, r.get(3)?))
+            Ok((
+                HostPort {
+                    bind_ip: r.get(0)?,
+                    protocol: r.get(1)?,
+                    port: r.get(2)?,
+                },
+                r.get(3)?,
+            ))
         })
         .context("reading host ports")?
         .collect::<Result<_, _>>()
@@ -351,7 +396,8 @@ pub fn get_run_token(
         )
         .optional()
         .context("reading client token")?;
-    row.map(|(h, ids)| Ok((h, from_json(&ids, "client token")?))).transpose()
+    row.map(|(h, ids)| Ok((h, from_json(&ids, "client token")?)))
+        .transpose()
 }
 
 /// Records the tasks a `(cluster, clientToken)` produced.
@@ -389,8 +435,11 @@ pub fn put_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), DbErro
 /// Removes tags by key.
 pub fn remove_tags(conn: &Connection, arn: &str, keys: &[String]) -> Result<(), DbError> {
     for k in keys {
-        conn.execute("DELETE FROM resource_tags WHERE resource_arn = ?1 AND key = ?2", params![arn, k])
-            .context("untagging resource")?;
+        conn.execute(
+            "DELETE FROM resource_tags WHERE resource_arn = ?1 AND key = ?2",
+            params![arn, k],
+        )
+        .context("untagging resource")?;
     }
     Ok(())
 }
@@ -401,7 +450,12 @@ pub fn tags_of(conn: &Connection, arn: &str) -> Result<Vec<Tag>, DbError> {
         .prepare("SELECT key, value FROM resource_tags WHERE resource_arn = ?1 ORDER BY key")
         .context("reading tags")?;
     let v = stmt
-        .query_map([arn], |r| Ok(Tag { key: r.get(0)?, value: r.get(1)? }))
+        .query_map([arn], |r| {
+            Ok(Tag {
+                key: r.get(0)?,
+                value: r.get(1)?,
+            })
+        })
         .context("reading tags")?
         .collect::<Result<_, _>>()
         .context("reading tags")?;

@@ -39,6 +39,7 @@ fn task(id: &str, created_at: f64, family: &str) -> TaskRecord {
             attachments: vec![],
             overrides: serde_json::json!({}),
             enable_execute_command: false,
+            stopped_by_container: None,
             tags: vec![],
         },
         runtime: TaskRuntime::default(),
@@ -50,7 +51,15 @@ fn tasks_round_trip_and_list_newest_first_with_a_cursor() {
     let db = Db::open_in_memory().unwrap();
     let c = db.conn();
     for i in 0..5 {
-        insert_task(c, &task(&format!("t{i}"), i as f64, if i % 2 == 0 { "web" } else { "db" })).unwrap();
+        insert_task(
+            c,
+            &task(
+                &format!("t{i}"),
+                i as f64,
+                if i % 2 == 0 { "web" } else { "db" },
+            ),
+        )
+        .unwrap();
     }
     let mut t = get_task(c, "t3").unwrap().unwrap();
     assert_eq!(t.family, "db");
@@ -60,16 +69,31 @@ fn tasks_round_trip_and_list_newest_first_with_a_cursor() {
     update_task(c, &t).unwrap();
     assert_eq!(active_tasks(c).unwrap().len(), 4);
 
-    let f = TaskFilter { cluster: "default".into(), ..Default::default() };
+    let f = TaskFilter {
+        cluster: "default".into(),
+        ..Default::default()
+    };
     let page1 = list_task_arns(c, &f, None, 2).unwrap();
-    assert_eq!(page1.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["t4", "t3"]);
+    assert_eq!(
+        page1.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["t4", "t3"]
+    );
     let last = page1.last().unwrap();
     let page2 = list_task_arns(c, &f, Some((last.0, last.1.clone())), 10).unwrap();
-    assert_eq!(page2.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(), ["t2", "t1", "t0"]);
+    assert_eq!(
+        page2.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["t2", "t1", "t0"]
+    );
 
-    let web = TaskFilter { family: Some("web".into()), ..f.clone() };
+    let web = TaskFilter {
+        family: Some("web".into()),
+        ..f.clone()
+    };
     assert_eq!(list_task_arns(c, &web, None, 10).unwrap().len(), 3);
-    let stopped = TaskFilter { desired_status: Some("STOPPED".into()), ..f };
+    let stopped = TaskFilter {
+        desired_status: Some("STOPPED".into()),
+        ..f
+    };
     assert_eq!(list_task_arns(c, &stopped, None, 10).unwrap().len(), 1);
     assert_eq!(prune_stopped(c, 11.0).unwrap(), ["t3"]);
     assert!(get_task(c, "t3").unwrap().is_none());
@@ -83,9 +107,17 @@ fn addresses_are_never_leased_twice_and_are_released_with_the_task() {
     let a = lease_address(c, "a", pool(), 1.0).unwrap().unwrap();
     let b = lease_address(c, "b", pool(), 1.0).unwrap().unwrap();
     assert_ne!(a, b);
-    assert_eq!(lease_address(c, "a", pool(), 2.0).unwrap(), Some(a), "a task keeps its address");
+    assert_eq!(
+        lease_address(c, "a", pool(), 2.0).unwrap(),
+        Some(a),
+        "a task keeps its address"
+    );
     let _ = lease_address(c, "c", pool(), 1.0).unwrap().unwrap();
-    assert_eq!(lease_address(c, "d", pool(), 1.0).unwrap(), None, "pool exhausted");
+    assert_eq!(
+        lease_address(c, "d", pool(), 1.0).unwrap(),
+        None,
+        "pool exhausted"
+    );
     release_task_resources(c, "b").unwrap();
     assert_eq!(lease_address(c, "d", pool(), 1.0).unwrap(), Some(b));
 }
@@ -94,15 +126,37 @@ fn addresses_are_never_leased_twice_and_are_released_with_the_task() {
 fn host_ports_conflict_across_tasks_and_wildcards() {
     let db = Db::open_in_memory().unwrap();
     let c = db.conn();
-    let p = |ip: &str, port| HostPort { bind_ip: ip.into(), protocol: "tcp".into(), port };
-    assert_eq!(reserve_host_ports(c, "a", &[p("127.0.0.1", 80)]).unwrap(), Ok(()));
-    assert_eq!(reserve_host_ports(c, "b", &[p("127.0.0.1", 80)]).unwrap(), Err(vec![p("127.0.0.1", 80)]));
-    assert_eq!(reserve_host_ports(c, "b", &[p("0.0.0.0", 80)]).unwrap(), Err(vec![p("0.0.0.0", 80)]));
-    assert_eq!(reserve_host_ports(c, "b", &[p("127.0.0.2", 80), p("127.0.0.1", 81)]).unwrap(), Ok(()));
-    let udp = HostPort { protocol: "udp".into(), ..p("127.0.0.1", 80) };
+    let p = |ip: &str, port| HostPort {
+        bind_ip: ip.into(),
+        protocol: "tcp".into(),
+        port,
+    };
+    assert_eq!(
+        reserve_host_ports(c, "a", &[p("127.0.0.1", 80)]).unwrap(),
+        Ok(())
+    );
+    assert_eq!(
+        reserve_host_ports(c, "b", &[p("127.0.0.1", 80)]).unwrap(),
+        Err(vec![p("127.0.0.1", 80)])
+    );
+    assert_eq!(
+        reserve_host_ports(c, "b", &[p("0.0.0.0", 80)]).unwrap(),
+        Err(vec![p("0.0.0.0", 80)])
+    );
+    assert_eq!(
+        reserve_host_ports(c, "b", &[p("127.0.0.2", 80), p("127.0.0.1", 81)]).unwrap(),
+        Ok(())
+    );
+    let udp = HostPort {
+        protocol: "udp".into(),
+        ..p("127.0.0.1", 80)
+    };
     assert_eq!(reserve_host_ports(c, "c", &[udp]).unwrap(), Ok(()));
     release_task_resources(c, "a").unwrap();
-    assert_eq!(reserve_host_ports(c, "d", &[p("127.0.0.1", 80)]).unwrap(), Ok(()));
+    assert_eq!(
+        reserve_host_ports(c, "d", &[p("127.0.0.1", 80)]).unwrap(),
+        Ok(())
+    );
 }
 
 #[test]
@@ -110,10 +164,39 @@ fn run_tokens_expire_and_tags_round_trip() {
     let db = Db::open_in_memory().unwrap();
     let c = db.conn();
     put_run_token(c, "default", "tok", "h1", &["t1".to_string()], 100.0).unwrap();
-    assert_eq!(get_run_token(c, "default", "tok", 200.0, 86400.0).unwrap(), Some(("h1".into(), vec!["t1".into()])));
-    assert_eq!(get_run_token(c, "default", "tok", 100.0 + 86401.0, 86400.0).unwrap(), None);
-    assert_eq!(get_run_token(c, "other", "tok", 200.0, 86400.0).unwrap(), None);
-    put_tags(c, "arn:x", &[Tag { key: "b".into(), value: "2".into() }, Tag { key: "a".into(), value: "1".into() }]).unwrap();
+    assert_eq!(
+        get_run_token(c, "default", "tok", 200.0, 86400.0).unwrap(),
+        Some(("h1".into(), vec!["t1".into()]))
+    );
+    assert_eq!(
+        get_run_token(c, "default", "tok", 100.0 + 86401.0, 86400.0).unwrap(),
+        None
+    );
+    assert_eq!(
+        get_run_token(c, "other", "tok", 200.0, 86400.0).unwrap(),
+        None
+    );
+    put_tags(
+        c,
+        "arn:x",
+        &[
+            Tag {
+                key: "b".into(),
+                value: "2".into(),
+            },
+            Tag {
+                key: "a".into(),
+                value: "1".into(),
+            },
+        ],
+    )
+    .unwrap();
     remove_tags(c, "arn:x", &["b".to_string()]).unwrap();
-    assert_eq!(tags_of(c, "arn:x").unwrap(), vec![Tag { key: "a".into(), value: "1".into() }]);
+    assert_eq!(
+        tags_of(c, "arn:x").unwrap(),
+        vec![Tag {
+            key: "a".into(),
+            value: "1".into()
+        }]
+    );
 }
