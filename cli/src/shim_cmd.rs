@@ -3,8 +3,22 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Runs the shim; logs go to stderr, which the daemon points at `shim.log`.
+use nix::unistd::{ForkResult, fork, setsid};
+
+/// Detaches (so the shim is never the daemon's child and outlives it), then runs the
+/// shim. Logs go to stderr, which the daemon points at `shim.log`.
 pub(crate) fn run(task_dir: &Path) -> ExitCode {
+    // SAFETY: called first thing in main, before any thread exists; the child goes on
+    // as an ordinary single-threaded process.
+    match unsafe { fork() } {
+        Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
+        Ok(ForkResult::Child) => {}
+        Err(e) => {
+            eprintln!("berth shim: fork failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let _ = setsid();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
@@ -19,14 +33,7 @@ pub(crate) fn run(task_dir: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                src = s.source();
-            }
-            tracing::error!("shim failed: {msg}");
+            tracing::error!("shim failed: {}", berth_runtime::engine::chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -6,11 +6,13 @@
 
 pub mod cgroup;
 pub mod db;
+pub mod engine;
 pub mod error;
 pub mod images;
 pub mod paths;
-pub mod taskdef;
 pub mod shim;
 pub mod spec;
+pub mod state;
+pub mod taskdef;
 
 pub use error::ErrorClass;

@@ -28,7 +28,10 @@ impl Paths {
     /// Paths under the given roots. The roots are used as given; callers pass absolute
     /// paths (the CLI makes them absolute before calling).
     pub fn new(data_root: impl Into<PathBuf>, run_root: impl Into<PathBuf>) -> Self {
-        Paths { data_root: data_root.into(), run_root: run_root.into() }
+        Paths {
+            data_root: data_root.into(),
+            run_root: run_root.into(),
+        }
     }
 
     /// The persistent root.

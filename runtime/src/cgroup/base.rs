@@ -10,6 +10,10 @@ use super::detect::{CgroupHost, CgroupVersion, ProcCgroups};
 use super::limits::{CPU_PERIOD_US, cpu_quota_us, cpu_weight_from_shares};
 use super::{CgroupError, REQUIRED_CONTROLLERS, read, write};
 
+/// The directory under the base that holds one cgroup per task. Not `tasks`: on v1
+/// every cgroup directory already has a `tasks` control file.
+const TASKS_DIR: &str = "task";
+
 /// v2 controllers berth enables for its children when the host delegates them.
 const V2_WANTED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
 
@@ -51,8 +55,9 @@ impl BerthCgroups {
     /// (the daemon's `/proc/self/cgroup`). On v2 this moves `pid` (the daemon) into the
     /// `<base>/daemon` leaf so that `<base>` may enable controllers for its children.
     ///
-    /// Returns the subtree and every directory it had to create outside `<base>` (v1
-    /// intermediate directories), which [`BerthCgroups::release`] removes again.
+    /// Returns the subtree and the directories [`BerthCgroups::release`] may remove
+    /// again when they are empty (v1: the base and the directories between berth's own
+    /// cgroup and it).
     pub fn establish(
         host: CgroupHost,
         own: &ProcCgroups,
@@ -69,14 +74,20 @@ impl BerthCgroups {
     /// A subtree established earlier (by the daemon), for the shim and for tests.
     pub fn from_base(host: CgroupHost, base: &str) -> BerthCgroups {
         let controllers = match host.version() {
-            CgroupVersion::V1 => host.v1_controllers().into_iter().map(str::to_owned).collect(),
-            CgroupVersion::V2 => {
-                read(host.root().join(rel(base)).join("cgroup.subtree_control"))
-                    .map(|s| s.split_whitespace().map(str::to_owned).collect())
-                    .unwrap_or_default()
-            }
+            CgroupVersion::V1 => host
+                .v1_controllers()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            CgroupVersion::V2 => read(host.root().join(rel(base)).join("cgroup.subtree_control"))
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
         };
-        BerthCgroups { host, base: base.to_owned(), controllers }
+        BerthCgroups {
+            host,
+            base: base.to_owned(),
+            controllers,
+        }
     }
 
     /// The host layout.
@@ -100,7 +111,7 @@ impl BerthCgroups {
 
     /// The task's cgroup path (hierarchy-relative, leading `/`).
     pub fn task_path(&self, task_id: &str) -> String {
-        format!("{}/tasks/{task_id}", self.base.trim_end_matches('/'))
+        format!("{}/{TASKS_DIR}/{task_id}", self.base.trim_end_matches('/'))
     }
 
     /// The container's cgroup path, what berth puts in the OCI spec's `cgroupsPath`.
@@ -134,10 +145,16 @@ impl BerthCgroups {
             write(dir.join("memory.max"), &(mib * 1024 * 1024).to_string())?;
         }
         if let Some(units) = limits.cpu_units {
-            write(dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", cpu_quota_us(units)))?;
+            write(
+                dir.join("cpu.max"),
+                &format!("{} {CPU_PERIOD_US}", cpu_quota_us(units)),
+            )?;
         }
         let shares = task_shares(limits);
-        write(dir.join("cpu.weight"), &cpu_weight_from_shares(shares).to_string())?;
+        write(
+            dir.join("cpu.weight"),
+            &cpu_weight_from_shares(shares).to_string(),
+        )?;
         if let Some(max) = limits.pids_max {
             write(dir.join("pids.max"), &max.to_string())?;
         }
@@ -150,7 +167,10 @@ impl BerthCgroups {
         }
         let dir = |controller: &str| self.host.v1_mount(controller).map(|m| m.join(rel(path)));
         if let (Some(mib), Some(d)) = (limits.memory_mib, dir("memory")) {
-            write(d.join("memory.limit_in_bytes"), &(mib * 1024 * 1024).to_string())?;
+            write(
+                d.join("memory.limit_in_bytes"),
+                &(mib * 1024 * 1024).to_string(),
+            )?;
         }
         if let Some(d) = dir("cpu") {
             if let Some(units) = limits.cpu_units {
@@ -172,9 +192,12 @@ impl BerthCgroups {
         let path = self.task_path(task_id);
         let dirs: Vec<PathBuf> = match self.host.version() {
             CgroupVersion::V2 => vec![self.host.root().join(rel(&path))],
-            CgroupVersion::V1 => {
-                self.host.v1_hierarchies().iter().map(|h| h.join(rel(&path))).collect()
-            }
+            CgroupVersion::V1 => self
+                .host
+                .v1_hierarchies()
+                .iter()
+                .map(|h| h.join(rel(&path)))
+                .collect(),
         };
         let mut first_error = None;
         for dir in dirs.iter().filter(|d| d.exists()) {
@@ -190,12 +213,15 @@ impl BerthCgroups {
 
     /// Ids of the tasks that have a cgroup (in any hierarchy), for reconciliation.
     pub fn task_ids(&self) -> BTreeSet<String> {
-        let tasks = format!("{}/tasks", self.base.trim_end_matches('/'));
+        let tasks = format!("{}/{TASKS_DIR}", self.base.trim_end_matches('/'));
         let parents: Vec<PathBuf> = match self.host.version() {
             CgroupVersion::V2 => vec![self.host.root().join(rel(&tasks))],
-            CgroupVersion::V1 => {
-                self.host.v1_hierarchies().iter().map(|h| h.join(rel(&tasks))).collect()
-            }
+            CgroupVersion::V1 => self
+                .host
+                .v1_hierarchies()
+                .iter()
+                .map(|h| h.join(rel(&tasks)))
+                .collect(),
         };
         parents
             .iter()
@@ -211,13 +237,19 @@ impl BerthCgroups {
     /// (hierarchy-relative). Read it before the cgroup is removed.
     pub fn oom_kills(&self, path: &str) -> u64 {
         let (file, key) = match self.host.version() {
-            CgroupVersion::V2 => (self.host.root().join(rel(path)).join("memory.events"), "oom_kill"),
+            CgroupVersion::V2 => (
+                self.host.root().join(rel(path)).join("memory.events"),
+                "oom_kill",
+            ),
             CgroupVersion::V1 => match self.host.v1_mount("memory") {
                 Some(m) => (m.join(rel(path)).join("memory.oom_control"), "oom_kill"),
                 None => return 0,
             },
         };
-        read(file).ok().and_then(|text| keyed_value(&text, key)).unwrap_or(0)
+        read(file)
+            .ok()
+            .and_then(|text| keyed_value(&text, key))
+            .unwrap_or(0)
     }
 
     /// Removes the `tasks` directory and the v1 directories berth created outside its
@@ -226,7 +258,7 @@ impl BerthCgroups {
         if !self.task_ids().is_empty() {
             return;
         }
-        let tasks = format!("{}/tasks", self.base.trim_end_matches('/'));
+        let tasks = format!("{}/{TASKS_DIR}", self.base.trim_end_matches('/'));
         match self.host.version() {
             CgroupVersion::V2 => {
                 let _ = std::fs::remove_dir(self.host.root().join(rel(&tasks)));
@@ -259,8 +291,10 @@ fn establish_v2(
         _ => own_path.clone(),
     };
     let dir = host.root().join(rel(&base));
-    let available: BTreeSet<String> =
-        read(dir.join("cgroup.controllers"))?.split_whitespace().map(str::to_owned).collect();
+    let available: BTreeSet<String> = read(dir.join("cgroup.controllers"))?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     for c in REQUIRED_CONTROLLERS {
         if !available.contains(*c) {
             return Err(CgroupError::MissingController {
@@ -279,29 +313,45 @@ fn establish_v2(
     if own_path != format!("{}/daemon", base.trim_end_matches('/')) {
         write(leaf.join("cgroup.procs"), &pid.to_string())?;
     }
-    let controllers: Vec<String> =
-        V2_WANTED.iter().filter(|c| available.contains(**c)).map(|c| c.to_string()).collect();
-    let enable = controllers.iter().map(|c| format!("+{c}")).collect::<Vec<_>>().join(" ");
+    let controllers: Vec<String> = V2_WANTED
+        .iter()
+        .filter(|c| available.contains(**c))
+        .map(|c| c.to_string())
+        .collect();
+    let enable = controllers
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     write(dir.join("cgroup.subtree_control"), &enable).map_err(|e| match e {
-        CgroupError::Write { path, value, source } if source.raw_os_error() == Some(libc::EBUSY) => {
-            CgroupError::Write {
-                path,
-                value,
-                source: std::io::Error::new(
-                    source.kind(),
-                    format!(
-                        "{source}: other processes share berth's cgroup {base}; start berth \
+        CgroupError::Write {
+            path,
+            value,
+            source,
+        } if source.raw_os_error() == Some(libc::EBUSY) => CgroupError::Write {
+            path,
+            value,
+            source: std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{source}: other processes share berth's cgroup {base}; start berth \
                          in a cgroup of its own (e.g. a systemd service with Delegate=yes)"
-                    ),
                 ),
-            }
-        }
+            ),
+        },
         other => other,
     })?;
-    let tasks = dir.join("tasks");
+    let tasks = dir.join(TASKS_DIR);
     mkdir(&tasks)?;
     write(tasks.join("cgroup.subtree_control"), &enable)?;
-    Ok((BerthCgroups { host, base, controllers }, Vec::new()))
+    Ok((
+        BerthCgroups {
+            host,
+            base,
+            controllers,
+        },
+        Vec::new(),
+    ))
 }
 
 fn establish_v1(
@@ -313,7 +363,10 @@ fn establish_v1(
         if host.v1_mount(c).is_none() {
             return Err(CgroupError::MissingController {
                 controller: c.to_string(),
-                detail: format!("no v1 hierarchy for {c} is mounted under {}", host.root().display()),
+                detail: format!(
+                    "no v1 hierarchy for {c} is mounted under {}",
+                    host.root().display()
+                ),
                 required: REQUIRED_CONTROLLERS.join(", "),
             });
         }
@@ -344,32 +397,55 @@ fn establish_v1(
     let mut created = Vec::new();
     for hierarchy in host.v1_hierarchies() {
         // Directories between this hierarchy's own cgroup and the base may not exist
-        // (e.g. cpu:/ when berth's memory cgroup is /process_api/<id>): create and record
-        // them, `base` included when it is new, so `release` can remove exactly those.
+        // (e.g. cpu:/ when berth's memory cgroup is /process_api/<id>). Every one of
+        // them lies inside berth's own subtree; all are recorded, base included, so
+        // `release` can remove those left empty — also the ones another berth
+        // instance under the same cgroup created first.
+        let own_here = own_paths
+            .iter()
+            .filter(|(c, _)| host.v1_mount(c) == Some(hierarchy))
+            .map(|(_, p)| components(p).len())
+            .max()
+            .unwrap_or(0);
         let mut dir = hierarchy.to_path_buf();
-        for comp in components(&base) {
+        for (depth, comp) in components(&base).into_iter().enumerate() {
             let parent = dir.clone();
             dir.push(comp);
             if !dir.exists() {
                 mkdir(&dir)?;
                 init_cpuset(&parent, &dir)?;
+            }
+            if depth >= own_here {
                 created.push(dir.clone());
             }
         }
-        let tasks = dir.join("tasks");
+        let tasks = dir.join(TASKS_DIR);
         if !tasks.exists() {
             mkdir(&tasks)?;
             init_cpuset(&dir, &tasks)?;
         }
     }
-    let controllers = host.v1_controllers().into_iter().map(str::to_owned).collect();
-    Ok((BerthCgroups { host, base, controllers }, created))
+    let controllers = host
+        .v1_controllers()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok((
+        BerthCgroups {
+            host,
+            base,
+            controllers,
+        },
+        created,
+    ))
 }
 
 fn task_shares(limits: &TaskCgroupLimits) -> u64 {
     match limits.cpu_units {
         Some(units) => u64::from(units).clamp(super::limits::MIN_SHARES, super::limits::MAX_SHARES),
-        None => limits.containers_cpu_shares.clamp(super::limits::MIN_SHARES, super::limits::MAX_SHARES),
+        None => limits
+            .containers_cpu_shares
+            .clamp(super::limits::MIN_SHARES, super::limits::MAX_SHARES),
     }
 }
 
@@ -409,7 +485,10 @@ fn mkdir(dir: &Path) -> Result<(), CgroupError> {
     match std::fs::create_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(source) => Err(CgroupError::Create { path: dir.to_owned(), source }),
+        Err(source) => Err(CgroupError::Create {
+            path: dir.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -482,10 +561,17 @@ fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
             }
             // On a test temp dir (not cgroupfs) the control files are real files.
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && !is_cgroupfs(dir) => {
-                return std::fs::remove_dir_all(dir)
-                    .map_err(|source| CgroupError::Remove { path: dir.to_owned(), source });
+                return std::fs::remove_dir_all(dir).map_err(|source| CgroupError::Remove {
+                    path: dir.to_owned(),
+                    source,
+                });
             }
-            Err(source) => return Err(CgroupError::Remove { path: dir.to_owned(), source }),
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
         }
     }
 }
@@ -509,8 +595,14 @@ fn check_name(name: &str) -> Result<(), CgroupError> {
         && name != "."
         && name != ".."
         && name.len() <= 255
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(CgroupError::InvalidName(name.to_owned())) }
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CgroupError::InvalidName(name.to_owned()))
+    }
 }
 
 /// A hierarchy-relative path without its leading `/`, for joining.
@@ -537,7 +629,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("svc");
         fs::create_dir_all(&base).unwrap();
-        fs::write(base.join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+        fs::write(
+            base.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
         fs::write(base.join("cgroup.subtree_control"), "").unwrap();
         let host = CgroupHost::v2_at(dir.path());
         (dir, host)
@@ -546,23 +642,30 @@ mod tests {
     fn own(unified: Option<&str>, v1: &[(&str, &str)]) -> ProcCgroups {
         ProcCgroups {
             unified: unified.map(str::to_owned),
-            v1: v1.iter().map(|(c, p)| (c.to_string(), p.to_string())).collect(),
+            v1: v1
+                .iter()
+                .map(|(c, p)| (c.to_string(), p.to_string()))
+                .collect(),
         }
     }
 
     #[test]
     fn v2_moves_the_daemon_into_a_leaf_and_enables_controllers() {
         let (dir, host) = v2_fixture();
-        let (cg, created) = BerthCgroups::establish(host, &own(Some("/svc"), &[]), "berth", 42).unwrap();
+        let (cg, created) =
+            BerthCgroups::establish(host, &own(Some("/svc"), &[]), "berth", 42).unwrap();
         assert!(created.is_empty());
         assert_eq!(cg.base(), "/svc");
-        assert_eq!(fs::read_to_string(dir.path().join("svc/daemon/cgroup.procs")).unwrap(), "42");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("svc/daemon/cgroup.procs")).unwrap(),
+            "42"
+        );
         assert_eq!(
             fs::read_to_string(dir.path().join("svc/cgroup.subtree_control")).unwrap(),
             "+cpu +cpuset +io +memory +pids"
         );
-        assert!(dir.path().join("svc/tasks").is_dir());
-        assert_eq!(cg.container_path("t1", "web"), "/svc/tasks/t1/web");
+        assert!(dir.path().join("svc/task").is_dir());
+        assert_eq!(cg.container_path("t1", "web"), "/svc/task/t1/web");
     }
 
     #[test]
@@ -571,7 +674,10 @@ mod tests {
         fs::write(dir.path().join("svc/cgroup.controllers"), "cpu pids\n").unwrap();
         let err = BerthCgroups::establish(host, &own(Some("/svc"), &[]), "berth", 1).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("memory") && msg.contains("not available"), "{msg}");
+        assert!(
+            msg.contains("memory") && msg.contains("not available"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -585,13 +691,26 @@ mod tests {
             pids_max: Some(100),
         };
         cg.create_task("abc", &limits).unwrap();
-        let t = dir.path().join("svc/tasks/abc");
-        assert_eq!(fs::read_to_string(t.join("memory.max")).unwrap(), "268435456");
-        assert_eq!(fs::read_to_string(t.join("cpu.max")).unwrap(), "50000 100000");
+        let t = dir.path().join("svc/task/abc");
+        assert_eq!(
+            fs::read_to_string(t.join("memory.max")).unwrap(),
+            "268435456"
+        );
+        assert_eq!(
+            fs::read_to_string(t.join("cpu.max")).unwrap(),
+            "50000 100000"
+        );
         assert_eq!(fs::read_to_string(t.join("cpu.weight")).unwrap(), "50");
         assert_eq!(fs::read_to_string(t.join("pids.max")).unwrap(), "100");
-        assert_eq!(cg.task_ids().into_iter().collect::<Vec<_>>(), vec!["abc".to_string()]);
-        fs::write(t.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n").unwrap();
+        assert_eq!(
+            cg.task_ids().into_iter().collect::<Vec<_>>(),
+            vec!["abc".to_string()]
+        );
+        fs::write(
+            t.join("memory.events"),
+            "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
+        )
+        .unwrap();
         assert_eq!(cg.oom_kills(&cg.task_path("abc")), 2);
         cg.remove_task("abc").unwrap();
         assert!(!t.exists());
@@ -608,20 +727,45 @@ mod tests {
         fs::write(dir.path().join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
         fs::write(dir.path().join("cpuset/cpuset.mems"), "0\n").unwrap();
         let host = CgroupHost::v1_at(dir.path(), &["cpu", "memory", "pids", "cpuset"]);
-        let me = own(None, &[("memory", "/process_api/x"), ("cpu", "/"), ("pids", "/"), ("cpuset", "/")]);
+        let me = own(
+            None,
+            &[
+                ("memory", "/process_api/x"),
+                ("cpu", "/"),
+                ("pids", "/"),
+                ("cpuset", "/"),
+            ],
+        );
         let (cg, created) = BerthCgroups::establish(host, &me, "berth-t", 1).unwrap();
         assert_eq!(cg.base(), "/process_api/x/berth-t");
-        assert!(dir.path().join("cpu/process_api/x/berth-t/tasks").is_dir());
+        assert!(dir.path().join("cpu/process_api/x/berth-t/task").is_dir());
         assert!(created.contains(&dir.path().join("cpu/process_api")));
+        assert!(created.contains(&dir.path().join("memory/process_api/x/berth-t")));
         assert!(!created.contains(&dir.path().join("memory/process_api/x")));
         cg.create_task(
             "t1",
-            &TaskCgroupLimits { containers_cpu_shares: 768, memory_mib: Some(64), ..Default::default() },
+            &TaskCgroupLimits {
+                containers_cpu_shares: 768,
+                memory_mib: Some(64),
+                ..Default::default()
+            },
         )
         .unwrap();
-        let t = "process_api/x/berth-t/tasks/t1";
-        assert_eq!(fs::read_to_string(dir.path().join("memory").join(t).join("memory.limit_in_bytes")).unwrap(), "67108864");
-        assert_eq!(fs::read_to_string(dir.path().join("cpu").join(t).join("cpu.shares")).unwrap(), "768");
+        let t = "process_api/x/berth-t/task/t1";
+        assert_eq!(
+            fs::read_to_string(
+                dir.path()
+                    .join("memory")
+                    .join(t)
+                    .join("memory.limit_in_bytes")
+            )
+            .unwrap(),
+            "67108864"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("cpu").join(t).join("cpu.shares")).unwrap(),
+            "768"
+        );
         cg.remove_task("t1").unwrap();
         cg.release(&created);
         assert!(!dir.path().join("cpu/process_api").exists());
@@ -642,7 +786,10 @@ mod tests {
         let (_dir, host) = v2_fixture();
         let cg = BerthCgroups::from_base(host, "/svc");
         for bad in ["", "..", "a/b", "a b"] {
-            assert!(cg.create_task(bad, &TaskCgroupLimits::default()).is_err(), "{bad:?}");
+            assert!(
+                cg.create_task(bad, &TaskCgroupLimits::default()).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -39,7 +39,9 @@ impl CgroupHost {
         let mut v1_mounts = BTreeMap::new();
         let mut unified_at_root = false;
         for line in mountinfo.lines() {
-            let Some(m) = MountInfoLine::parse(line) else { continue };
+            let Some(m) = MountInfoLine::parse(line) else {
+                continue;
+            };
             if !m.mount_point.starts_with(root) {
                 continue;
             }
@@ -65,18 +67,33 @@ impl CgroupHost {
         if version == CgroupVersion::V2 {
             v1_mounts.clear();
         }
-        Ok(CgroupHost { root: root.to_owned(), version, v1_mounts })
+        Ok(CgroupHost {
+            root: root.to_owned(),
+            version,
+            v1_mounts,
+        })
     }
 
     /// A v2 layout rooted at `root`, for tests.
     pub fn v2_at(root: &Path) -> CgroupHost {
-        CgroupHost { root: root.to_owned(), version: CgroupVersion::V2, v1_mounts: BTreeMap::new() }
+        CgroupHost {
+            root: root.to_owned(),
+            version: CgroupVersion::V2,
+            v1_mounts: BTreeMap::new(),
+        }
     }
 
     /// A v1 layout with one directory per controller under `root`, for tests.
     pub fn v1_at(root: &Path, controllers: &[&str]) -> CgroupHost {
-        let v1_mounts = controllers.iter().map(|c| (c.to_string(), root.join(c))).collect();
-        CgroupHost { root: root.to_owned(), version: CgroupVersion::V1, v1_mounts }
+        let v1_mounts = controllers
+            .iter()
+            .map(|c| (c.to_string(), root.join(c)))
+            .collect();
+        CgroupHost {
+            root: root.to_owned(),
+            version: CgroupVersion::V1,
+            v1_mounts,
+        }
     }
 
     /// The cgroup version.
@@ -141,7 +158,11 @@ impl<'a> MountInfoLine<'a> {
         let fs_type = post.next()?;
         let _source = post.next()?;
         let super_options = post.next().unwrap_or("");
-        Some(MountInfoLine { mount_point: unescape_octal(mount_point).into(), fs_type, super_options })
+        Some(MountInfoLine {
+            mount_point: unescape_octal(mount_point).into(),
+            fs_type,
+            super_options,
+        })
     }
 }
 
@@ -151,7 +172,10 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -183,7 +207,8 @@ impl ProcCgroups {
         let mut out = ProcCgroups::default();
         for line in text.lines().filter(|l| !l.is_empty()) {
             let mut parts = line.splitn(3, ':');
-            let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+            let (Some(id), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(CgroupError::ProcCgroupFormat(line.to_owned()));
             };
@@ -217,16 +242,26 @@ mod tests {
     fn hybrid_hosts_are_driven_as_v1_with_comounted_controllers() {
         let host = CgroupHost::from_mountinfo(Path::new("/sys/fs/cgroup"), HYBRID).unwrap();
         assert_eq!(host.version(), CgroupVersion::V1);
-        assert_eq!(host.v1_mount("cpu"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct")));
-        assert_eq!(host.v1_mount("cpuacct"), Some(Path::new("/sys/fs/cgroup/cpu,cpuacct")));
-        assert_eq!(host.v1_mount("memory"), Some(Path::new("/sys/fs/cgroup/memory")));
+        assert_eq!(
+            host.v1_mount("cpu"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            host.v1_mount("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            host.v1_mount("memory"),
+            Some(Path::new("/sys/fs/cgroup/memory"))
+        );
         assert_eq!(host.v1_mount("systemd"), None);
         assert_eq!(host.v1_hierarchies().len(), 3);
     }
 
     #[test]
     fn a_cgroup2_root_is_v2() {
-        let info = "26 25 0:24 / /sys/fs/cgroup rw,nosuid shared:8 - cgroup2 cgroup2 rw,nsdelegate\n";
+        let info =
+            "26 25 0:24 / /sys/fs/cgroup rw,nosuid shared:8 - cgroup2 cgroup2 rw,nsdelegate\n";
         let host = CgroupHost::from_mountinfo(Path::new("/sys/fs/cgroup"), info).unwrap();
         assert_eq!(host.version(), CgroupVersion::V2);
     }

@@ -7,8 +7,8 @@
 //! <base>/daemon                 v2 only: the daemon moves itself here (a leaf), because
 //!                               a v2 cgroup with processes cannot enable controllers
 //!                               for its children
-//! <base>/tasks/<task-id>        one per task: task-level cpu/memory/pids limits
-//! <base>/tasks/<task-id>/<ctr>  one per container, created by libcontainer from the
+//! <base>/task/<task-id>         one per task: task-level cpu/memory/pids limits
+//! <base>/task/<task-id>/<ctr>   one per container, created by libcontainer from the
 //!                               cgroupsPath berth puts in the OCI spec
 //! ```
 //!
@@ -30,7 +30,7 @@ mod base;
 mod detect;
 mod limits;
 
-pub use base::{BerthCgroups, TaskCgroupLimits};
+pub use base::{BerthCgroups, CgroupInfo, TaskCgroupLimits};
 pub use detect::{CgroupHost, CgroupVersion, ProcCgroups};
 pub use limits::{cpu_shares_for_units, cpu_weight_from_shares};
 
@@ -76,7 +76,11 @@ pub enum CgroupError {
         "cgroup controller {controller} is not available to berth ({detail}); berth needs \
          {required} to enforce task limits"
     )]
-    MissingController { controller: String, detail: String, required: String },
+    MissingController {
+        controller: String,
+        detail: String,
+        required: String,
+    },
     #[error(
         "berth's cgroup v1 controllers are in unrelated cgroups ({detail}); berth needs one \
          cgroup path beneath its own cgroup in every hierarchy — start it from a service or \

@@ -73,13 +73,24 @@ mod tests {
     #[tokio::test]
     async fn jobs_run_in_order_on_the_database_thread() {
         let h = DbHandle::spawn(Db::open_in_memory().unwrap());
-        h.call(|db| db.conn().execute_batch("CREATE TABLE t (n INTEGER)").unwrap()).await;
+        h.call(|db| {
+            db.conn()
+                .execute_batch("CREATE TABLE t (n INTEGER)")
+                .unwrap()
+        })
+        .await;
         for i in 0..10 {
             let h = h.clone();
-            h.call(move |db| db.conn().execute("INSERT INTO t VALUES (?1)", [i]).unwrap()).await;
+            h.call(move |db| db.conn().execute("INSERT INTO t VALUES (?1)", [i]).unwrap())
+                .await;
         }
-        let sum: i64 =
-            h.call(|db| db.conn().query_row("SELECT sum(n) FROM t", [], |r| r.get(0)).unwrap()).await;
+        let sum: i64 = h
+            .call(|db| {
+                db.conn()
+                    .query_row("SELECT sum(n) FROM t", [], |r| r.get(0))
+                    .unwrap()
+            })
+            .await;
         assert_eq!(sum, 45);
         let name = h.call_blocking(|_| thread::current().name().map(str::to_owned));
         assert_eq!(name.as_deref(), Some("berth-db"));

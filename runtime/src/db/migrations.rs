@@ -79,4 +79,31 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        version: 3,
+        name: "tasks",
+        sql: include_str!("migrations/0003_tasks.sql"),
+        fixtures: &[
+            (
+                "clusters",
+                "INSERT INTO clusters VALUES ('default', 'arn:aws:ecs:us-east-1:000000000000:cluster/default', 'ACTIVE', 1.0, '{}')",
+            ),
+            (
+                "tasks",
+                "INSERT INTO tasks VALUES ('abc', 'arn:t/abc', 'default', 'web', NULL, 'RUNNING', 'RUNNING', 1.0, NULL, '{}')",
+            ),
+            (
+                "ip_leases",
+                "INSERT INTO ip_leases VALUES ('10.0.0.2', 'abc', 1.0)",
+            ),
+            (
+                "host_ports",
+                "INSERT INTO host_ports VALUES ('127.0.0.1', 'tcp', 8080, 'abc')",
+            ),
+            (
+                "resource_tags",
+                "INSERT INTO resource_tags VALUES ('arn:t/abc', 'k', 'v')",
+            ),
+        ],
+    },
 ];

@@ -34,7 +34,11 @@ pub enum DbError {
         "database {path} has schema version {found}, newer than this berth understands \
          ({known}); run a newer berth or restore a backup"
     )]
-    TooNew { path: PathBuf, found: u32, known: u32 },
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
     #[error("database migration {version} ({name}) failed")]
     Migration {
         version: u32,
@@ -65,7 +69,10 @@ pub trait QueryContext<T> {
 
 impl<T> QueryContext<T> for Result<T, rusqlite::Error> {
     fn context(self, context: impl Into<String>) -> Result<T, DbError> {
-        self.map_err(|source| DbError::Query { context: context.into(), source })
+        self.map_err(|source| DbError::Query {
+            context: context.into(),
+            source,
+        })
     }
 }
 
@@ -80,9 +87,14 @@ impl Db {
     /// Opens (creating if needed) the database at `path` and migrates it to
     /// [`LATEST_VERSION`].
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        let conn = Connection::open(path)
-            .map_err(|source| DbError::Open { path: path.to_owned(), source })?;
-        let mut db = Db { conn, path: path.to_owned() };
+        let conn = Connection::open(path).map_err(|source| DbError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut db = Db {
+            conn,
+            path: path.to_owned(),
+        };
         db.configure()?;
         db.migrate_to(LATEST_VERSION)?;
         Ok(db)
@@ -90,9 +102,14 @@ impl Db {
 
     /// An in-memory database at the latest schema, for tests.
     pub fn open_in_memory() -> Result<Db, DbError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|source| DbError::Open { path: ":memory:".into(), source })?;
-        let mut db = Db { conn, path: ":memory:".into() };
+        let conn = Connection::open_in_memory().map_err(|source| DbError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        let mut db = Db {
+            conn,
+            path: ":memory:".into(),
+        };
         db.configure()?;
         db.migrate_to(LATEST_VERSION)?;
         Ok(db)
@@ -110,7 +127,9 @@ impl Db {
                  PRAGMA foreign_keys = ON;",
             )
             .context("setting database pragmas")?;
-        self.conn.busy_timeout(Duration::from_secs(10)).context("setting busy timeout")?;
+        self.conn
+            .busy_timeout(Duration::from_secs(10))
+            .context("setting busy timeout")?;
         Ok(())
     }
 
@@ -131,16 +150,31 @@ impl Db {
                 known: LATEST_VERSION,
             });
         }
-        for m in MIGRATIONS.iter().filter(|m| m.version > current && m.version <= target) {
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| m.version > current && m.version <= target)
+        {
             let tx = self
                 .conn
                 .transaction()
-                .map_err(|source| DbError::Migration { version: m.version, name: m.name, source })?;
+                .map_err(|source| DbError::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
             tx.execute_batch(m.sql)
                 .and_then(|()| tx.pragma_update(None, "user_version", m.version))
                 .and_then(|()| tx.commit())
-                .map_err(|source| DbError::Migration { version: m.version, name: m.name, source })?;
-            tracing::debug!(version = m.version, name = m.name, "applied database migration");
+                .map_err(|source| DbError::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
+            tracing::debug!(
+                version = m.version,
+                name = m.name,
+                "applied database migration"
+            );
         }
         Ok(())
     }
@@ -162,18 +196,26 @@ mod tests {
 
     fn open_at(path: &Path, target: u32) -> Db {
         let conn = Connection::open(path).unwrap();
-        let mut db = Db { conn, path: path.to_owned() };
+        let mut db = Db {
+            conn,
+            path: path.to_owned(),
+        };
         db.configure().unwrap();
         db.migrate_to(target).unwrap();
         db
     }
 
     fn assert_healthy(db: &Db) {
-        let ok: String = db.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = db
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
         let violations: i64 = db
             .conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(violations, 0);
     }
@@ -181,7 +223,12 @@ mod tests {
     #[test]
     fn migrations_are_numbered_from_one_without_gaps() {
         for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1, "migration {} is out of order", m.name);
+            assert_eq!(
+                m.version as usize,
+                i + 1,
+                "migration {} is out of order",
+                m.name
+            );
         }
         assert_eq!(LATEST_VERSION as usize, MIGRATIONS.len());
     }
@@ -212,7 +259,10 @@ mod tests {
                 .flat_map(|p| p.fixtures.iter())
             {
                 db.conn.execute_batch(fixture).unwrap_or_else(|e| {
-                    panic!("fixture for {table} at version {} failed: {e}", m.version - 1)
+                    panic!(
+                        "fixture for {table} at version {} failed: {e}",
+                        m.version - 1
+                    )
                 });
             }
             let counts_before = count_fixture_tables(&db, m.version);
@@ -250,10 +300,14 @@ mod tests {
         let path = dir.path().join("berth.db");
         drop(Db::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", LATEST_VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", LATEST_VERSION + 1)
+            .unwrap();
         drop(conn);
         let err = Db::open(&path).unwrap_err();
         assert!(matches!(err, DbError::TooNew { .. }), "{err}");
-        assert!(err.to_string().contains("newer than this berth understands"));
+        assert!(
+            err.to_string()
+                .contains("newer than this berth understands")
+        );
     }
 }

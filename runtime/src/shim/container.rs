@@ -28,7 +28,9 @@ pub(crate) fn create_and_start(
         .map_err(describe)?
         .with_stdout(stdout)
         .with_stderr(stderr)
-        .with_executor(BerthExecutor { init: c.init_process })
+        .with_executor(BerthExecutor {
+            init: c.init_process,
+        })
         .validate_id()
         .map_err(describe)?
         .as_init(&c.bundle)
@@ -95,9 +97,19 @@ pub(crate) fn exec(
     Ok(pid.as_raw() as u32)
 }
 
-/// libcontainer's errors nest their cause; ECS users get one line with the chain.
+/// libcontainer's errors nest their cause; ECS users get one line with the chain,
+/// without the runtime's own framing ("exec process failed with error error in
+/// executing process : …") when the cause inside the container is known.
 fn describe(e: libcontainer::error::LibcontainerError) -> String {
-    let mut msg = e.to_string();
+    const FRAMING: &str = "error in executing process : ";
+    let text = e.to_string();
+    if let Some((_, cause)) = text.split_once(FRAMING)
+        && cause != "failed to prepare rootfs"
+        && !cause.is_empty()
+    {
+        return cause.to_owned();
+    }
+    let mut msg = text;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         let text = s.to_string();

@@ -27,7 +27,13 @@ pub(crate) struct Client {
 impl Client {
     fn new(stream: UnixStream) -> io::Result<Client> {
         stream.set_nonblocking(true)?;
-        Ok(Client { stream, input: Vec::new(), output: Vec::new(), watching: false, closed: false })
+        Ok(Client {
+            stream,
+            input: Vec::new(),
+            output: Vec::new(),
+            watching: false,
+            closed: false,
+        })
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -111,7 +117,9 @@ impl Client {
     /// Tries, briefly and blocking, to deliver what is buffered (used before exit).
     pub(crate) fn drain_before_exit(&mut self) {
         let _ = self.stream.set_nonblocking(false);
-        let _ = self.stream.set_write_timeout(Some(std::time::Duration::from_millis(200)));
+        let _ = self
+            .stream
+            .set_write_timeout(Some(std::time::Duration::from_millis(200)));
         let _ = self.stream.write_all(&self.output);
         self.output.clear();
     }
@@ -131,7 +139,10 @@ impl ControlServer {
         let listener = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
-        Ok(ControlServer { listener, clients: Vec::new() })
+        Ok(ControlServer {
+            listener,
+            clients: Vec::new(),
+        })
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {

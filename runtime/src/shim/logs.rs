@@ -38,7 +38,9 @@ pub struct LogEntry {
 impl LogEntry {
     /// The record's time, if it parses.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        DateTime::parse_from_rfc3339(&self.time).ok().map(|t| t.with_timezone(&Utc))
+        DateTime::parse_from_rfc3339(&self.time)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -60,7 +62,13 @@ impl LogWriter {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(LogWriter { path: path.to_owned(), file, size, settings, partial: [Vec::new(), Vec::new()] })
+        Ok(LogWriter {
+            path: path.to_owned(),
+            file,
+            size,
+            settings,
+            partial: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Records `data` read from `stream` at `now`.
@@ -121,7 +129,10 @@ impl LogWriter {
             let _ = fs::rename(rotated(&self.path, i), rotated(&self.path, i + 1));
         }
         fs::rename(&self.path, rotated(&self.path, 1))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -145,7 +156,10 @@ pub struct LogQuery {
 /// Reads a container's records, oldest first, across rotated files. Also returns the
 /// live file's length after reading, from which a follower continues.
 pub fn read_log(path: &Path, query: &LogQuery) -> io::Result<(Vec<LogEntry>, u64)> {
-    let mut files: Vec<PathBuf> = (1..=64).map(|i| rotated(path, i)).filter(|p| p.exists()).collect();
+    let mut files: Vec<PathBuf> = (1..=64)
+        .map(|i| rotated(path, i))
+        .filter(|p| p.exists())
+        .collect();
     files.reverse();
     files.push(path.to_owned());
     let mut out = Vec::new();
@@ -168,7 +182,9 @@ pub fn read_log(path: &Path, query: &LogQuery) -> io::Result<(Vec<LogEntry>, u64
             }
             pos += n as u64;
             if let Ok(e) = serde_json::from_str::<LogEntry>(&line)
-                && query.since.is_none_or(|s| e.timestamp().is_none_or(|t| t >= s))
+                && query
+                    .since
+                    .is_none_or(|s| e.timestamp().is_none_or(|t| t >= s))
             {
                 out.push(e);
             }
@@ -232,7 +248,8 @@ mod tests {
         w.write(Stream::Stdout, b"no newline", t(3)).unwrap();
         w.flush_partial(Stream::Stdout, t(4)).unwrap();
         let (entries, end) = read_log(&p, &LogQuery::default()).unwrap();
-        let logs: Vec<(&str, Stream)> = entries.iter().map(|e| (e.log.as_str(), e.stream)).collect();
+        let logs: Vec<(&str, Stream)> =
+            entries.iter().map(|e| (e.log.as_str(), e.stream)).collect();
         assert_eq!(
             logs,
             [
@@ -243,9 +260,23 @@ mod tests {
             ]
         );
         assert_eq!(end, fs::metadata(&p).unwrap().len());
-        let (tail, _) = read_log(&p, &LogQuery { tail: Some(1), since: None }).unwrap();
+        let (tail, _) = read_log(
+            &p,
+            &LogQuery {
+                tail: Some(1),
+                since: None,
+            },
+        )
+        .unwrap();
         assert_eq!(tail[0].log, "no newline");
-        let (since, _) = read_log(&p, &LogQuery { tail: None, since: Some(t(2)) }).unwrap();
+        let (since, _) = read_log(
+            &p,
+            &LogQuery {
+                tail: None,
+                since: Some(t(2)),
+            },
+        )
+        .unwrap();
         assert_eq!(since.len(), 2);
     }
 
@@ -253,15 +284,26 @@ mod tests {
     fn files_rotate_at_the_size_cap_and_reading_spans_them() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.log");
-        let mut w = LogWriter::open(&p, LogSettings { max_bytes: 300, max_files: 2 }).unwrap();
+        let mut w = LogWriter::open(
+            &p,
+            LogSettings {
+                max_bytes: 300,
+                max_files: 2,
+            },
+        )
+        .unwrap();
         for i in 0..40 {
-            w.write(Stream::Stdout, format!("line {i:02}\n").as_bytes(), t(i)).unwrap();
+            w.write(Stream::Stdout, format!("line {i:02}\n").as_bytes(), t(i))
+                .unwrap();
         }
         assert!(fs::metadata(&p).unwrap().len() <= 300);
         assert!(rotated(&p, 1).exists() && rotated(&p, 2).exists() && !rotated(&p, 3).exists());
         let (entries, _) = read_log(&p, &LogQuery::default()).unwrap();
         assert_eq!(entries.last().unwrap().log, "line 39\n");
-        let nums: Vec<u32> = entries.iter().map(|e| e.log[5..7].parse().unwrap()).collect();
+        let nums: Vec<u32> = entries
+            .iter()
+            .map(|e| e.log[5..7].parse().unwrap())
+            .collect();
         assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
     }
 
@@ -270,11 +312,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.log");
         let mut w = LogWriter::open(&p, LogSettings::default()).unwrap();
-        w.write(Stream::Stdout, &vec![b'x'; MAX_LINE + 10], t(0)).unwrap();
+        w.write(Stream::Stdout, &vec![b'x'; MAX_LINE + 10], t(0))
+            .unwrap();
         let (e, off) = read_log(&p, &LogQuery::default()).unwrap();
         assert_eq!(e.len(), 1);
         w.write(Stream::Stdout, b"\nnext\n", t(1)).unwrap();
         let (more, _) = read_log_from(&p, off).unwrap();
-        assert_eq!(more.iter().map(|e| e.log.as_str()).collect::<Vec<_>>(), ["xxxxxxxxxx\n", "next\n"]);
+        assert_eq!(
+            more.iter().map(|e| e.log.as_str()).collect::<Vec<_>>(),
+            ["xxxxxxxxxx\n", "next\n"]
+        );
     }
 }

@@ -96,19 +96,35 @@ impl ShimError {
 /// Called by `berth shim`, in a fresh single-threaded process.
 pub fn run(task_dir: &Path) -> Result<ShimState, ShimError> {
     let task_path = task_dir.join(TASK_FILE);
-    let text = std::fs::read(&task_path)
-        .map_err(|source| ShimError::ReadTask { path: task_path.clone(), source })?;
-    let task: ShimTask = serde_json::from_slice(&text)
-        .map_err(|source| ShimError::ParseTask { path: task_path.clone(), source })?;
+    let text = std::fs::read(&task_path).map_err(|source| ShimError::ReadTask {
+        path: task_path.clone(),
+        source,
+    })?;
+    let task: ShimTask = serde_json::from_slice(&text).map_err(|source| ShimError::ParseTask {
+        path: task_path.clone(),
+        source,
+    })?;
 
-    sys::become_subreaper()
-        .map_err(|e| ShimError::Setup { what: "becoming a child subreaper", source: e.into() })?;
-    let signals = sys::signalfd()
-        .map_err(|e| ShimError::Setup { what: "creating the signalfd", source: e.into() })?;
-    let control = control::ControlServer::bind(&task_dir.join(SOCKET_FILE))
-        .map_err(|source| ShimError::Setup { what: "binding the control socket", source })?;
-    std::fs::write(task_dir.join(PID_FILE), std::process::id().to_string())
-        .map_err(|source| ShimError::Setup { what: "writing shim.pid", source })?;
+    sys::become_subreaper().map_err(|e| ShimError::Setup {
+        what: "becoming a child subreaper",
+        source: e.into(),
+    })?;
+    let signals = sys::signalfd().map_err(|e| ShimError::Setup {
+        what: "creating the signalfd",
+        source: e.into(),
+    })?;
+    let control = control::ControlServer::bind(&task_dir.join(SOCKET_FILE)).map_err(|source| {
+        ShimError::Setup {
+            what: "binding the control socket",
+            source,
+        }
+    })?;
+    std::fs::write(task_dir.join(PID_FILE), std::process::id().to_string()).map_err(|source| {
+        ShimError::Setup {
+            what: "writing shim.pid",
+            source,
+        }
+    })?;
 
     let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
@@ -127,8 +143,12 @@ pub fn read_state(task_dir: &Path) -> Option<ShimState> {
 /// Whether the shim recorded in `task_dir` is alive (its pid exists and is a berth
 /// shim for this directory).
 pub fn shim_alive(task_dir: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(task_dir.join(PID_FILE)) else { return false };
-    let Ok(pid) = pid.trim().parse::<u32>() else { return false };
+    let Ok(pid) = std::fs::read_to_string(task_dir.join(PID_FILE)) else {
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<u32>() else {
+        return false;
+    };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let dir = task_dir.as_os_str().as_encoded_bytes();
     cmdline.split(|b| *b == 0).any(|arg| arg == dir)
@@ -145,15 +165,23 @@ impl ShimClient {
     /// Connects to the shim of the task in `task_dir`.
     pub fn connect(task_dir: &Path) -> Result<ShimClient, ShimError> {
         let path = task_dir.join(SOCKET_FILE);
-        let stream = UnixStream::connect(&path)
-            .map_err(|source| ShimError::Connect { path: path.clone(), source })?;
-        stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(ShimError::Protocol)?;
+        let stream = UnixStream::connect(&path).map_err(|source| ShimError::Connect {
+            path: path.clone(),
+            source,
+        })?;
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .map_err(ShimError::Protocol)?;
         let writer = stream.try_clone().map_err(ShimError::Protocol)?;
-        Ok(ShimClient { reader: BufReader::new(stream), writer })
+        Ok(ShimClient {
+            reader: BufReader::new(stream),
+            writer,
+        })
     }
 
     fn request(&mut self, req: &ControlRequest) -> Result<(), ShimError> {
-        let mut line = serde_json::to_vec(req).map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
+        let mut line =
+            serde_json::to_vec(req).map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
         line.push(b'\n');
         self.writer.write_all(&line).map_err(ShimError::Protocol)
     }
@@ -161,7 +189,10 @@ impl ShimClient {
     /// Reads the next reply; `None` when the shim closed the connection.
     pub fn next_reply(&mut self) -> Result<Option<ControlReply>, ShimError> {
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).map_err(ShimError::Protocol)?;
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(ShimError::Protocol)?;
         if n == 0 {
             return Ok(None);
         }
@@ -190,7 +221,10 @@ impl ShimClient {
 
     /// Asks the shim to stop the task.
     pub fn stop(&mut self, reason: &str, timeout_secs: Option<u64>) -> Result<(), ShimError> {
-        self.request(&ControlRequest::Stop { reason: reason.to_owned(), timeout_secs })?;
+        self.request(&ControlRequest::Stop {
+            reason: reason.to_owned(),
+            timeout_secs,
+        })?;
         match self.next_reply()? {
             Some(ControlReply::Ok) => Ok(()),
             Some(ControlReply::Error { message }) => Err(ShimError::Refused(message)),

@@ -59,7 +59,10 @@ pub(crate) fn decide(
                 match dependencies(c, containers, state) {
                     Readiness::Ready => actions.push(Action::Start(i)),
                     Readiness::Never(reason) => {
-                        actions.push(Action::DependencyFailed { container: i, reason });
+                        actions.push(Action::DependencyFailed {
+                            container: i,
+                            reason,
+                        });
                     }
                     Readiness::Waiting(on) => {
                         let give_up = clock.started_waiting_at + c.start_timeout_secs as f64;
@@ -68,7 +71,10 @@ pub(crate) fn decide(
                                 "DependencyError: container {} waited {}s (startTimeout) for {}",
                                 c.name, c.start_timeout_secs, on
                             );
-                            actions.push(Action::DependencyFailed { container: i, reason });
+                            actions.push(Action::DependencyFailed {
+                                container: i,
+                                reason,
+                            });
                         } else {
                             wake_at(give_up);
                         }
@@ -116,7 +122,11 @@ pub(crate) fn decide(
                     }
                 }
             }
-            if state.containers.iter().all(|s| s.status == ContainerStatus::Stopped) {
+            if state
+                .containers
+                .iter()
+                .all(|s| s.status == ContainerStatus::Stopped)
+            {
                 actions.push(Action::Finish);
             }
         }
@@ -202,10 +212,18 @@ fn dependencies(c: &ShimContainer, containers: &[ShimContainer], state: &ShimSta
             },
         };
         if !met {
-            waiting.push(format!("{} to be {}", dep.container, dep.condition.as_str()));
+            waiting.push(format!(
+                "{} to be {}",
+                dep.container,
+                dep.condition.as_str()
+            ));
         }
     }
-    if waiting.is_empty() { Readiness::Ready } else { Readiness::Waiting(waiting.join(", ")) }
+    if waiting.is_empty() {
+        Readiness::Ready
+    } else {
+        Readiness::Waiting(waiting.join(", "))
+    }
 }
 
 fn stopped_without_starting(d: &ContainerState) -> String {
@@ -228,7 +246,10 @@ mod tests {
             essential,
             depends_on: deps
                 .iter()
-                .map(|(n, c)| ShimDependency { container: n.to_string(), condition: *c })
+                .map(|(n, c)| ShimDependency {
+                    container: n.to_string(),
+                    condition: *c,
+                })
                 .collect(),
             start_timeout_secs: 30,
             stop_timeout_secs: 10,
@@ -248,12 +269,19 @@ mod tests {
             stop: None,
             running_at: None,
             stopped_at: None,
-            containers: cs.iter().map(|c| ContainerState::pending(&c.name)).collect(),
+            containers: cs
+                .iter()
+                .map(|c| ContainerState::pending(&c.name))
+                .collect(),
         }
     }
 
     fn clock(now: f64) -> Clock {
-        Clock { now, started_waiting_at: 0.0, stop_timeout_override: None }
+        Clock {
+            now,
+            started_waiting_at: 0.0,
+            stop_timeout_override: None,
+        }
     }
 
     fn run(s: &mut ContainerState, at: f64) {
@@ -276,7 +304,10 @@ mod tests {
 
     #[test]
     fn success_gates_the_app_until_the_init_container_exits_zero() {
-        let cs = [ctr("init", false, &[]), ctr("app", true, &[("init", Condition::Success)])];
+        let cs = [
+            ctr("init", false, &[]),
+            ctr("app", true, &[("init", Condition::Success)]),
+        ];
         let mut st = state(&cs, RunStatus::Starting);
         let (a, d) = decide(&cs, &st, clock(0.0));
         assert_eq!(a, vec![Action::Start(0)]);
@@ -294,15 +325,29 @@ mod tests {
 
     #[test]
     fn a_failed_success_dependency_names_both_containers() {
-        let cs = [ctr("init", false, &[]), ctr("app", true, &[("init", Condition::Success)])];
+        let cs = [
+            ctr("init", false, &[]),
+            ctr("app", true, &[("init", Condition::Success)]),
+        ];
         let mut st = state(&cs, RunStatus::Starting);
         run(&mut st.containers[0], 0.1);
         exit(&mut st.containers[0], 3);
         let (a, _) = decide(&cs, &st, clock(1.0));
         match &a[..] {
-            [Action::DependencyFailed { container: 1, reason }] => {
-                assert!(reason.contains("app") && reason.contains("init"), "{reason}");
-                assert!(reason.contains("SUCCESS") && reason.contains("code 3"), "{reason}");
+            [
+                Action::DependencyFailed {
+                    container: 1,
+                    reason,
+                },
+            ] => {
+                assert!(
+                    reason.contains("app") && reason.contains("init"),
+                    "{reason}"
+                );
+                assert!(
+                    reason.contains("SUCCESS") && reason.contains("code 3"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -310,7 +355,10 @@ mod tests {
 
     #[test]
     fn healthy_waits_for_the_health_check_and_fails_on_unhealthy() {
-        let cs = [ctr("db", true, &[]), ctr("app", true, &[("db", Condition::Healthy)])];
+        let cs = [
+            ctr("db", true, &[]),
+            ctr("app", true, &[("db", Condition::Healthy)]),
+        ];
         let mut st = state(&cs, RunStatus::Starting);
         run(&mut st.containers[0], 0.0);
         assert!(decide(&cs, &st, clock(1.0)).0.is_empty());
@@ -318,16 +366,23 @@ mod tests {
         assert_eq!(decide(&cs, &st, clock(2.0)).0, vec![Action::Start(1)]);
         st.containers[0].health = HealthStatus::Unhealthy;
         let (a, _) = decide(&cs, &st, clock(2.0));
-        assert!(matches!(&a[..], [Action::DependencyFailed { container: 1, reason }] if reason.contains("UNHEALTHY")));
+        assert!(
+            matches!(&a[..], [Action::DependencyFailed { container: 1, reason }] if reason.contains("UNHEALTHY"))
+        );
     }
 
     #[test]
     fn start_timeout_gives_up_on_a_dependency() {
-        let cs = [ctr("db", true, &[]), ctr("app", true, &[("db", Condition::Healthy)])];
+        let cs = [
+            ctr("db", true, &[]),
+            ctr("app", true, &[("db", Condition::Healthy)]),
+        ];
         let mut st = state(&cs, RunStatus::Starting);
         run(&mut st.containers[0], 0.0);
         let (a, _) = decide(&cs, &st, clock(31.0));
-        assert!(matches!(&a[..], [Action::DependencyFailed { container: 1, reason }] if reason.contains("startTimeout") && reason.contains("db")));
+        assert!(
+            matches!(&a[..], [Action::DependencyFailed { container: 1, reason }] if reason.contains("startTimeout") && reason.contains("db"))
+        );
     }
 
     #[test]
@@ -340,7 +395,12 @@ mod tests {
         ];
         cs[2].stop_timeout_secs = 2;
         let mut st = state(&cs, RunStatus::Stopping);
-        st.stop = Some(StopInfo { code: StopCode::UserInitiated, reason: "x".into(), at: 0.0 });
+        st.stop = Some(StopInfo {
+            code: StopCode::UserInitiated,
+            reason: "x".into(),
+            at: 0.0,
+            container: None,
+        });
         for s in st.containers.iter_mut() {
             run(s, 0.0);
         }
@@ -361,10 +421,20 @@ mod tests {
 
     #[test]
     fn pending_containers_are_abandoned_when_stopping_and_zero_timeout_kills() {
-        let cs = [ctr("a", true, &[]), ctr("b", true, &[("a", Condition::Success)])];
+        let cs = [
+            ctr("a", true, &[]),
+            ctr("b", true, &[("a", Condition::Success)]),
+        ];
         let mut st = state(&cs, RunStatus::Stopping);
         run(&mut st.containers[0], 0.0);
-        let c = Clock { now: 1.0, started_waiting_at: 0.0, stop_timeout_override: Some(0) };
-        assert_eq!(decide(&cs, &st, c).0, vec![Action::Kill(0), Action::Abandon(1)]);
+        let c = Clock {
+            now: 1.0,
+            started_waiting_at: 0.0,
+            stop_timeout_override: Some(0),
+        };
+        assert_eq!(
+            decide(&cs, &st, c).0,
+            vec![Action::Kill(0), Action::Abandon(1)]
+        );
     }
 }

@@ -34,7 +34,10 @@ pub const ESSENTIAL_EXITED: &str = "Essential container in task exited";
 const HEALTH_OUTPUT_MAX: usize = 4096;
 
 pub(crate) fn now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +106,11 @@ impl Supervisor {
             stop: None,
             running_at: None,
             stopped_at: None,
-            containers: task.containers.iter().map(|c| ContainerState::pending(&c.name)).collect(),
+            containers: task
+                .containers
+                .iter()
+                .map(|c| ContainerState::pending(&c.name))
+                .collect(),
         };
         let task_oom_seen = cgroups.oom_kills(&cgroups.task_path(&task.task_id));
         Supervisor {
@@ -148,9 +155,10 @@ impl Supervisor {
             if self.state.status == RunStatus::Stopped {
                 break;
             }
-            let wake = [deadline, self.health_deadline()].into_iter().flatten().fold(None, |m: Option<f64>, t| {
-                Some(m.map_or(t, |m| m.min(t)))
-            });
+            let wake = [deadline, self.health_deadline()]
+                .into_iter()
+                .flatten()
+                .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))));
             self.wait_for_events(wake)?;
             self.run_health_checks();
         }
@@ -170,7 +178,8 @@ impl Supervisor {
                 } else {
                     StopCode::EssentialContainerExited
                 };
-                self.begin_stop(code, reason);
+                let name = self.task.containers[container].name.clone();
+                self.begin_stop(code, reason, Some(name));
                 true
             }
             Action::Signal(i) => {
@@ -222,11 +231,16 @@ impl Supervisor {
         }
     }
 
-    fn begin_stop(&mut self, code: StopCode, reason: String) {
+    fn begin_stop(&mut self, code: StopCode, reason: String, container: Option<String>) {
         if matches!(self.state.status, RunStatus::Starting | RunStatus::Running) {
             tracing::info!(code = code.as_str(), %reason, "stopping task");
             self.state.status = RunStatus::Stopping;
-            self.state.stop = Some(StopInfo { code, reason, at: now() });
+            self.state.stop = Some(StopInfo {
+                code,
+                reason,
+                at: now(),
+                container,
+            });
             self.dirty = true;
         }
     }
@@ -239,12 +253,29 @@ impl Supervisor {
             self.logs[i] = Some(log);
             let (out_r, out_w) = sys::pipe().map_err(|e| e.to_string())?;
             let (err_r, err_w) = sys::pipe().map_err(|e| e.to_string())?;
-            let pid = container::create_and_start(&c, &self.task.container_state_root, out_w, err_w)?;
+            let _ = sys::set_nonblocking(&out_r);
+            let _ = sys::set_nonblocking(&err_r);
+            let started =
+                container::create_and_start(&c, &self.task.container_state_root, out_w, err_w);
             for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
-                let _ = sys::set_nonblocking(&fd);
-                self.pipes.push(Pipe { container: i, source: PipeSource::Log(stream), fd });
+                self.pipes.push(Pipe {
+                    container: i,
+                    source: PipeSource::Log(stream),
+                    fd,
+                });
             }
-            Ok(pid)
+            started.map_err(|msg| {
+                // The runtime's own account of what failed inside the new container is
+                // written to the container's stderr before the workload ever runs.
+                self.drain_pipes(
+                    |p| p.container == i && p.source != PipeSource::Health,
+                    false,
+                );
+                match runtime_error_detail(&c.log_path) {
+                    Some(detail) if !msg.contains(&detail) => format!("{msg}: {detail}"),
+                    _ => msg,
+                }
+            })
         })();
         let t = now();
         let s = &mut self.state.containers[i];
@@ -256,7 +287,10 @@ impl Supervisor {
                 s.started_at = Some(t);
                 self.pids.insert(pid as i32, PidOwner::Container(i));
                 if let Some(h) = &c.health_check {
-                    self.health[i] = Health { next_due: Some(t + h.interval_secs as f64), ..Default::default() };
+                    self.health[i] = Health {
+                        next_due: Some(t + h.interval_secs as f64),
+                        ..Default::default()
+                    };
                 }
             }
             Err(msg) => {
@@ -272,7 +306,7 @@ impl Supervisor {
                     } else {
                         StopCode::EssentialContainerExited
                     };
-                    self.begin_stop(code, reason);
+                    self.begin_stop(code, reason, Some(c.name.clone()));
                 }
             }
         }
@@ -282,7 +316,9 @@ impl Supervisor {
     fn container_exited(&mut self, i: usize, reaped: sys::Reaped) {
         let c = self.task.containers[i].clone();
         let cg_oom = self.cgroups.oom_kills(&c.cgroup_path);
-        let task_oom = self.cgroups.oom_kills(&self.cgroups.task_path(&self.task.task_id));
+        let task_oom = self
+            .cgroups
+            .oom_kills(&self.cgroups.task_path(&self.task.task_id));
         let task_oom_new = task_oom > self.task_oom_seen;
         self.task_oom_seen = task_oom;
         let oom = cg_oom > 0 || (task_oom_new && reaped.signal == Some(libc::SIGKILL));
@@ -302,7 +338,11 @@ impl Supervisor {
         }
         self.health[i].next_due = None;
         if c.essential {
-            self.begin_stop(StopCode::EssentialContainerExited, ESSENTIAL_EXITED.to_owned());
+            self.begin_stop(
+                StopCode::EssentialContainerExited,
+                ESSENTIAL_EXITED.to_owned(),
+                Some(c.name.clone()),
+            );
         }
         self.dirty = true;
     }
@@ -325,7 +365,9 @@ impl Supervisor {
             {
                 continue;
             }
-            let Some(check) = self.task.containers[i].health_check.clone() else { continue };
+            let Some(check) = self.task.containers[i].health_check.clone() else {
+                continue;
+            };
             if let Some(run) = &mut self.health[i].in_flight {
                 if !run.timed_out && t >= run.deadline {
                     run.timed_out = true;
@@ -342,7 +384,11 @@ impl Supervisor {
                 match started {
                     Ok((r, pid)) => {
                         let _ = sys::set_nonblocking(&r);
-                        self.pipes.push(Pipe { container: i, source: PipeSource::Health, fd: r });
+                        self.pipes.push(Pipe {
+                            container: i,
+                            source: PipeSource::Health,
+                            fd: r,
+                        });
                         self.pids.insert(pid as i32, PidOwner::HealthCheck(i));
                         self.health[i].in_flight = Some(HealthRun {
                             pid,
@@ -362,13 +408,21 @@ impl Supervisor {
     }
 
     fn health_check_exited(&mut self, i: usize, reaped: sys::Reaped) {
-        let Some(run) = self.health[i].in_flight.take() else { return };
+        let Some(run) = self.health[i].in_flight.take() else {
+            return;
+        };
         // The exec's output pipe may still hold data: collect it now.
         self.drain_pipes(|p| p.container == i && p.source == PipeSource::Health, true);
         let mut output = String::from_utf8_lossy(&run.output).into_owned();
         let ok = !run.timed_out && reaped.code == 0;
         if run.timed_out {
-            output = format!("health check timed out after {}s", self.task.containers[i].health_check.as_ref().map_or(0, |h| h.timeout_secs));
+            output = format!(
+                "health check timed out after {}s",
+                self.task.containers[i]
+                    .health_check
+                    .as_ref()
+                    .map_or(0, |h| h.timeout_secs)
+            );
         }
         self.health_result(i, ok, output);
         if let Some(h) = &self.task.containers[i].health_check {
@@ -377,11 +431,14 @@ impl Supervisor {
     }
 
     fn health_result(&mut self, i: usize, ok: bool, output: String) {
-        let Some(check) = self.task.containers[i].health_check.clone() else { return };
+        let Some(check) = self.task.containers[i].health_check.clone() else {
+            return;
+        };
         let t = now();
         let s = &mut self.state.containers[i];
-        let in_start_period =
-            s.started_at.is_some_and(|st| t < st + check.start_period_secs as f64);
+        let in_start_period = s
+            .started_at
+            .is_some_and(|st| t < st + check.start_period_secs as f64);
         let new = if ok {
             self.health[i].failures = 0;
             HealthStatus::Healthy
@@ -390,7 +447,11 @@ impl Supervisor {
             s.health
         } else {
             self.health[i].failures += 1;
-            if self.health[i].failures >= check.retries { HealthStatus::Unhealthy } else { s.health }
+            if self.health[i].failures >= check.retries {
+                HealthStatus::Unhealthy
+            } else {
+                s.health
+            }
         };
         let mut out = output;
         out.truncate(HEALTH_OUTPUT_MAX);
@@ -432,7 +493,9 @@ impl Supervisor {
                 Err(nix::errno::Errno::EINTR) => return Ok(()),
                 Err(e) => return Err(ShimError::Poll(e)),
             }
-            fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect()
+            fds.iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                .collect()
         };
         let any = |f: PollFlags| !f.is_empty();
 
@@ -451,10 +514,14 @@ impl Supervisor {
                 }
             }
         }
-        let readable: Vec<usize> =
-            (0..self.pipes.len()).filter(|pi| any(ready[2 + nclients + pi])).collect();
+        let readable: Vec<usize> = (0..self.pipes.len())
+            .filter(|pi| any(ready[2 + nclients + pi]))
+            .collect();
         if !readable.is_empty() {
-            let fds: Vec<i32> = readable.iter().map(|&pi| self.pipes[pi].fd.as_raw_fd()).collect();
+            let fds: Vec<i32> = readable
+                .iter()
+                .map(|&pi| self.pipes[pi].fd.as_raw_fd())
+                .collect();
             self.drain_pipes(|p| fds.contains(&p.fd.as_raw_fd()), false);
         }
         if any(ready[0]) {
@@ -470,7 +537,11 @@ impl Supervisor {
                 libc::SIGCHLD => {}
                 sig => {
                     tracing::info!(signal = sig, "shim received a stop signal");
-                    self.begin_stop(StopCode::UserInitiated, format!("berth shim received signal {sig}"));
+                    self.begin_stop(
+                        StopCode::UserInitiated,
+                        format!("berth shim received signal {sig}"),
+                        None,
+                    );
                 }
             }
         }
@@ -478,7 +549,10 @@ impl Supervisor {
             match self.pids.remove(&reaped.pid) {
                 Some(PidOwner::Container(i)) => {
                     // Collect the container's last output before recording the exit.
-                    self.drain_pipes(|p| p.container == i && p.source != PipeSource::Health, false);
+                    self.drain_pipes(
+                        |p| p.container == i && p.source != PipeSource::Health,
+                        false,
+                    );
                     self.container_exited(i, reaped);
                 }
                 Some(PidOwner::HealthCheck(i)) => self.health_check_exited(i, reaped),
@@ -495,12 +569,15 @@ impl Supervisor {
                 self.control.clients[client].watching = true;
                 ControlReply::State(self.state.clone())
             }
-            Ok(ControlRequest::Stop { reason, timeout_secs }) => {
+            Ok(ControlRequest::Stop {
+                reason,
+                timeout_secs,
+            }) => {
                 if let Some(t) = timeout_secs {
                     self.stop_timeout_override =
                         Some(self.stop_timeout_override.map_or(t, |o| o.min(t)));
                 }
-                self.begin_stop(StopCode::UserInitiated, reason);
+                self.begin_stop(StopCode::UserInitiated, reason, None);
                 ControlReply::Ok
             }
         };
@@ -584,6 +661,23 @@ impl Supervisor {
     }
 }
 
+/// The most specific error libcontainer logged inside a container that failed to
+/// start: the last `ERROR` record's `err=` value in the container's log.
+fn runtime_error_detail(log: &Path) -> Option<String> {
+    let (entries, _) = super::logs::read_log(log, &Default::default()).ok()?;
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.log.contains(" ERROR "))
+        .map(|e| {
+            let line = e.log.trim();
+            match line.split_once("err=") {
+                Some((_, detail)) => detail.to_owned(),
+                None => line.rsplit_once(": ").map_or(line, |(_, m)| m).to_owned(),
+            }
+        })
+}
+
 fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
     fd.as_fd()
 }
@@ -592,7 +686,8 @@ fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
 pub(crate) fn write_state(dir: &Path, state: &ShimState) -> Result<(), ShimError> {
     let tmp = dir.join("state.json.tmp");
     let path = dir.join("state.json");
-    let bytes = serde_json::to_vec_pretty(state).map_err(|e| ShimError::State(io::Error::other(e)))?;
+    let bytes =
+        serde_json::to_vec_pretty(state).map_err(|e| ShimError::State(io::Error::other(e)))?;
     std::fs::write(&tmp, bytes).map_err(ShimError::State)?;
     std::fs::rename(&tmp, &path).map_err(ShimError::State)?;
     Ok(())

@@ -11,7 +11,12 @@ use nix::unistd::Pid;
 /// The signals the shim handles through its signalfd.
 pub(crate) fn shim_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
         set.add(s);
     }
     set
@@ -63,10 +68,18 @@ pub(crate) fn reap_all() -> Vec<Reaped> {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => {
-                out.push(Reaped { pid: pid.as_raw(), code, signal: None });
+                out.push(Reaped {
+                    pid: pid.as_raw(),
+                    code,
+                    signal: None,
+                });
             }
             Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                out.push(Reaped { pid: pid.as_raw(), code: 128 + sig as i32, signal: Some(sig as i32) });
+                out.push(Reaped {
+                    pid: pid.as_raw(),
+                    code: 128 + sig as i32,
+                    signal: Some(sig as i32),
+                });
             }
             Ok(WaitStatus::StillAlive) | Err(_) => break,
             Ok(_) => continue,
@@ -77,7 +90,9 @@ pub(crate) fn reap_all() -> Vec<Reaped> {
 
 /// Sends `sig` to `pid`, ignoring a process that is already gone.
 pub(crate) fn send_signal(pid: u32, sig: i32) {
-    let Ok(sig) = Signal::try_from(sig) else { return };
+    let Ok(sig) = Signal::try_from(sig) else {
+        return;
+    };
     let _ = signal::kill(Pid::from_raw(pid as i32), sig);
 }
 

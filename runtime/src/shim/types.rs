@@ -32,7 +32,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { max_bytes: 10 * 1024 * 1024, max_files: 3 }
+        LogSettings {
+            max_bytes: 10 * 1024 * 1024,
+            max_files: 3,
+        }
     }
 }
 
@@ -146,6 +149,9 @@ pub struct StopInfo {
     pub reason: String,
     /// Epoch seconds at which stopping began (ECS `stoppingAt`).
     pub at: f64,
+    /// The container whose exit, failure or dependency stopped the task.
+    #[serde(default)]
+    pub container: Option<String>,
 }
 
 /// A container's lifecycle as the shim sees it.

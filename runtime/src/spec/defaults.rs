@@ -77,7 +77,11 @@ pub fn normalize_capability(name: &str) -> Option<String> {
     if upper == "ALL" {
         return Some(upper);
     }
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
     ALL_CAPABILITIES.contains(&full.as_str()).then_some(full)
 }
 
@@ -98,29 +102,32 @@ pub const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths mounted read-only inside containers (containerd's defaults).
-pub const READONLY_PATHS: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Device cgroup rules: deny everything, then allow what every container needs (the
 /// same list runc and Docker use). `mknod` of any device is allowed, but opening one
 /// is not unless it is listed here or added by `linuxParameters.devices`.
 pub fn default_device_rules() -> Vec<Value> {
-    let allow = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
-        json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": access})
-    };
+    let allow = |kind: &str, major: Option<i64>, minor: Option<i64>, access: &str| json!({"allow": true, "type": kind, "major": major, "minor": minor, "access": access});
     vec![
         json!({"allow": false, "access": "rwm"}),
         allow("c", None, None, "m"),
         allow("b", None, None, "m"),
-        allow("c", Some(1), Some(3), "rwm"),   // /dev/null
-        allow("c", Some(1), Some(5), "rwm"),   // /dev/zero
-        allow("c", Some(1), Some(7), "rwm"),   // /dev/full
-        allow("c", Some(1), Some(8), "rwm"),   // /dev/random
-        allow("c", Some(1), Some(9), "rwm"),   // /dev/urandom
-        allow("c", Some(5), Some(0), "rwm"),   // /dev/tty
-        allow("c", Some(5), Some(1), "rwm"),   // /dev/console
-        allow("c", Some(5), Some(2), "rwm"),   // /dev/ptmx
-        allow("c", Some(136), None, "rwm"),    // /dev/pts/*
+        allow("c", Some(1), Some(3), "rwm"),    // /dev/null
+        allow("c", Some(1), Some(5), "rwm"),    // /dev/zero
+        allow("c", Some(1), Some(7), "rwm"),    // /dev/full
+        allow("c", Some(1), Some(8), "rwm"),    // /dev/random
+        allow("c", Some(1), Some(9), "rwm"),    // /dev/urandom
+        allow("c", Some(5), Some(0), "rwm"),    // /dev/tty
+        allow("c", Some(5), Some(1), "rwm"),    // /dev/console
+        allow("c", Some(5), Some(2), "rwm"),    // /dev/ptmx
+        allow("c", Some(136), None, "rwm"),     // /dev/pts/*
         allow("c", Some(10), Some(200), "rwm"), // /dev/net/tun
     ]
 }
@@ -191,8 +198,15 @@ pub const DENIED_SYSCALLS: &[(&str, Option<&str>)] = &[
 ];
 
 /// Namespace flags of `clone(2)`: NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET.
-const CLONE_NAMESPACE_FLAGS: &[u64] =
-    &[0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000];
+const CLONE_NAMESPACE_FLAGS: &[u64] = &[
+    0x0002_0000,
+    0x0200_0000,
+    0x0400_0000,
+    0x0800_0000,
+    0x1000_0000,
+    0x2000_0000,
+    0x4000_0000,
+];
 
 /// The default seccomp profile for a container with the capabilities `caps` (kernel
 /// names). Without `CAP_SYS_ADMIN`, `clone` with any namespace flag is refused and
@@ -207,7 +221,8 @@ pub fn default_seccomp(caps: &[String]) -> Value {
         .filter(|(_, cap)| !cap.is_some_and(has))
         .map(|(name, _)| *name)
         .collect();
-    let mut syscalls = vec![json!({"names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM})];
+    let mut syscalls =
+        vec![json!({"names": denied, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM})];
     if !has("CAP_SYS_ADMIN") {
         syscalls.push(json!({"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}));
         // One rule per flag: seccomp compares with equality only, and rules for the
@@ -234,8 +249,14 @@ mod tests {
 
     #[test]
     fn capability_names_normalise_as_ecs_users_write_them() {
-        assert_eq!(normalize_capability("NET_ADMIN").as_deref(), Some("CAP_NET_ADMIN"));
-        assert_eq!(normalize_capability("cap_sys_ptrace").as_deref(), Some("CAP_SYS_PTRACE"));
+        assert_eq!(
+            normalize_capability("NET_ADMIN").as_deref(),
+            Some("CAP_NET_ADMIN")
+        );
+        assert_eq!(
+            normalize_capability("cap_sys_ptrace").as_deref(),
+            Some("CAP_SYS_PTRACE")
+        );
         assert_eq!(normalize_capability("ALL").as_deref(), Some("ALL"));
         assert_eq!(normalize_capability("FLY"), None);
         for c in DEFAULT_CAPABILITIES {

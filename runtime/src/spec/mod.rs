@@ -33,7 +33,9 @@ const DEFAULT_SHM_MIB: u64 = 64;
 pub enum SpecError {
     #[error("{0}")]
     User(String),
-    #[error("no command specified: the image has no entrypoint or command and the container definition sets none")]
+    #[error(
+        "no command specified: the image has no entrypoint or command and the container definition sets none"
+    )]
     NoCommand,
     #[error("unknown capability {0:?}")]
     Capability(String),
@@ -172,9 +174,15 @@ pub fn process_settings(
     // Docker: a definition's entryPoint replaces the image's ENTRYPOINT *and* drops the
     // image's CMD; a command alone replaces CMD and keeps ENTRYPOINT.
     let args: Vec<String> = match &plan.entry_point {
-        Some(ep) => ep.iter().chain(plan.command.iter().flatten()).cloned().collect(),
+        Some(ep) => ep
+            .iter()
+            .chain(plan.command.iter().flatten())
+            .cloned()
+            .collect(),
         None => {
-            let ep = image.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
+            let ep = image
+                .and_then(|c| c.entrypoint().clone())
+                .unwrap_or_default();
             let cmd = match &plan.command {
                 Some(c) => c.clone(),
                 None => image.and_then(|c| c.cmd().clone()).unwrap_or_default(),
@@ -222,10 +230,17 @@ pub fn process_settings(
     let cwd = plan
         .working_directory
         .clone()
-        .or_else(|| image.and_then(|c| c.working_dir().clone()).filter(|w| !w.is_empty()))
+        .or_else(|| {
+            image
+                .and_then(|c| c.working_dir().clone())
+                .filter(|w| !w.is_empty())
+        })
         .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        return Err(SpecError::RelativePath { path: cwd, what: "workingDirectory" });
+        return Err(SpecError::RelativePath {
+            path: cwd,
+            what: "workingDirectory",
+        });
     }
 
     Ok(ProcessSettings {
@@ -244,7 +259,10 @@ pub fn capabilities(plan: &ContainerPlan) -> Result<Vec<String>, SpecError> {
         defaults::normalize_capability(c).ok_or_else(|| SpecError::Capability(c.clone()))
     };
     if plan.privileged {
-        return Ok(defaults::ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect());
+        return Ok(defaults::ALL_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect());
     }
     let drop: Vec<String> = plan.cap_drop.iter().map(norm).collect::<Result<_, _>>()?;
     let add: Vec<String> = plan.cap_add.iter().map(norm).collect::<Result<_, _>>()?;
@@ -258,7 +276,10 @@ pub fn capabilities(plan: &ContainerPlan) -> Result<Vec<String>, SpecError> {
             .collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = defaults::ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+        caps = defaults::ALL_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
     } else {
         for c in add {
             if !caps.contains(&c) {
@@ -309,8 +330,11 @@ pub fn generate(
     linux.insert("namespaces".into(), json!(namespaces(ctx)));
     linux.insert("resources".into(), resources(plan, ctx)?);
     if !plan.sysctls.is_empty() {
-        let m: BTreeMap<&str, &str> =
-            plan.sysctls.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let m: BTreeMap<&str, &str> = plan
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         linux.insert("sysctl".into(), json!(m));
     }
     if !plan.devices.is_empty() {
@@ -332,7 +356,7 @@ pub fn generate(
         linux.insert("readonlyPaths".into(), json!(defaults::READONLY_PATHS));
         linux.insert("seccomp".into(), defaults::default_seccomp(caps));
     }
-    linux.insert("rootfsPropagation".into(), json!("rprivate"));
+    linux.insert("rootfsPropagation".into(), json!("private"));
 
     let spec = json!({
         "ociVersion": "1.0.2",
@@ -349,8 +373,16 @@ pub fn generate(
 }
 
 fn namespaces(ctx: &SpecContext<'_>) -> Vec<Value> {
-    let mut v = vec![json!({"type": "mount"}), json!({"type": "uts"}), json!({"type": "cgroup"})];
-    for (kind, choice) in [("network", &ctx.network), ("pid", &ctx.pid), ("ipc", &ctx.ipc)] {
+    let mut v = vec![
+        json!({"type": "mount"}),
+        json!({"type": "uts"}),
+        json!({"type": "cgroup"}),
+    ];
+    for (kind, choice) in [
+        ("network", &ctx.network),
+        ("pid", &ctx.pid),
+        ("ipc", &ctx.ipc),
+    ] {
         match choice {
             Namespace::New => v.push(json!({"type": kind})),
             Namespace::Join(path) => v.push(json!({"type": kind, "path": path})),
@@ -435,7 +467,10 @@ fn mounts(plan: &ContainerPlan, ctx: &SpecContext<'_>) -> Result<Vec<Value>, Spe
     v.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
     for t in &plan.tmpfs {
         if !t.container_path.starts_with('/') {
-            return Err(SpecError::RelativePath { path: t.container_path.clone(), what: "tmpfs" });
+            return Err(SpecError::RelativePath {
+                path: t.container_path.clone(),
+                what: "tmpfs",
+            });
         }
         let mut options = vec!["nosuid".to_string(), "nodev".to_string()];
         options.extend(t.options.iter().filter(|o| *o != "defaults").cloned());
@@ -444,7 +479,10 @@ fn mounts(plan: &ContainerPlan, ctx: &SpecContext<'_>) -> Result<Vec<Value>, Spe
     }
     for m in &plan.mounts {
         if !m.destination.starts_with('/') {
-            return Err(SpecError::RelativePath { path: m.destination.clone(), what: "mountPoints" });
+            return Err(SpecError::RelativePath {
+                path: m.destination.clone(),
+                what: "mountPoints",
+            });
         }
         let mut options = vec!["rbind", "rprivate"];
         if m.readonly {
@@ -457,10 +495,25 @@ fn mounts(plan: &ContainerPlan, ctx: &SpecContext<'_>) -> Result<Vec<Value>, Spe
 
 fn rlimit_type(ecs_name: &str) -> Option<String> {
     const NAMES: &[&str] = &[
-        "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-        "rss", "rtprio", "rttime", "sigpending", "stack",
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
     ];
-    NAMES.contains(&ecs_name).then(|| format!("RLIMIT_{}", ecs_name.to_ascii_uppercase()))
+    NAMES
+        .contains(&ecs_name)
+        .then(|| format!("RLIMIT_{}", ecs_name.to_ascii_uppercase()))
 }
 
 #[cfg(test)]

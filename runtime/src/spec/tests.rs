@@ -100,7 +100,10 @@ fn definition_environment_overrides_the_image_and_defaults_fill_in() {
 #[test]
 fn the_user_resolves_in_the_image_files() {
     let files = Files(HashMap::from([
-        ("/etc/passwd", "root:x:0:0::/root:/bin/sh\nweb:x:101:102::/home/web:/bin/sh\n"),
+        (
+            "/etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nweb:x:101:102::/home/web:/bin/sh\n",
+        ),
         ("/etc/group", "web:x:102:\n"),
     ]));
     let mut pl = plan();
@@ -141,16 +144,34 @@ fn generated_spec_has_secure_defaults_and_valid_shape() {
     let spec = generate(&pl, &p, &ctx(CgroupVersion::V1)).unwrap();
     assert_eq!(spec["process"]["noNewPrivileges"], true);
     assert_eq!(spec["linux"]["cgroupsPath"], "/berth/tasks/t/web");
-    assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 128 * 1024 * 1024);
-    assert_eq!(spec["linux"]["resources"]["memory"]["reservation"], 64 * 1024 * 1024);
+    assert_eq!(
+        spec["linux"]["resources"]["memory"]["limit"],
+        128 * 1024 * 1024
+    );
+    assert_eq!(
+        spec["linux"]["resources"]["memory"]["reservation"],
+        64 * 1024 * 1024
+    );
     assert_eq!(spec["linux"]["resources"]["cpu"]["shares"], 256);
     assert_eq!(spec["linux"]["resources"]["pids"]["limit"], 4096);
     assert_eq!(spec["linux"]["resources"]["devices"][0]["allow"], false);
-    assert!(spec["linux"]["maskedPaths"].as_array().unwrap().iter().any(|p| p == "/proc/kcore"));
+    assert!(
+        spec["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "/proc/kcore")
+    );
     assert!(spec["linux"]["seccomp"].is_object());
     let ns = spec["linux"]["namespaces"].as_array().unwrap();
-    assert!(ns.iter().any(|n| n["type"] == "network" && n["path"] == "/run/berth/netns/t"));
-    assert!(ns.iter().any(|n| n["type"] == "pid" && n.get("path").is_none()));
+    assert!(
+        ns.iter()
+            .any(|n| n["type"] == "network" && n["path"] == "/run/berth/netns/t")
+    );
+    assert!(
+        ns.iter()
+            .any(|n| n["type"] == "pid" && n.get("path").is_none())
+    );
 }
 
 #[test]
@@ -175,7 +196,10 @@ fn privileged_containers_get_every_capability_and_no_filters() {
     assert!(spec["linux"].get("seccomp").is_none());
     assert!(spec["linux"].get("maskedPaths").is_none());
     assert_eq!(
-        spec["process"]["capabilities"]["bounding"].as_array().unwrap().len(),
+        spec["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .len(),
         defaults::ALL_CAPABILITIES.len()
     );
 }
@@ -185,19 +209,56 @@ fn tmpfs_binds_shm_and_ulimits_become_mounts_and_rlimits() {
     let mut pl = plan();
     pl.command = Some(vec!["true".into()]);
     pl.shm_size_mib = Some(128);
-    pl.tmpfs = vec![TmpfsMount { container_path: "/scratch".into(), size_mib: 16, options: vec!["noexec".into()] }];
-    pl.mounts = vec![BindMount { source: "/data/v".into(), destination: "/var/data".into(), readonly: true }];
-    pl.ulimits = vec![Rlimit { name: "nofile".into(), soft: 1024, hard: 4096 }];
+    pl.tmpfs = vec![TmpfsMount {
+        container_path: "/scratch".into(),
+        size_mib: 16,
+        options: vec!["noexec".into()],
+    }];
+    pl.mounts = vec![BindMount {
+        source: "/data/v".into(),
+        destination: "/var/data".into(),
+        readonly: true,
+    }];
+    pl.ulimits = vec![Rlimit {
+        name: "nofile".into(),
+        soft: 1024,
+        hard: 4096,
+    }];
     let p = process_settings(&pl, None, &NoFiles).unwrap();
     let spec = generate(&pl, &p, &ctx(CgroupVersion::V1)).unwrap();
     let mounts = spec["mounts"].as_array().unwrap();
-    let shm = mounts.iter().find(|m| m["destination"] == "/dev/shm").unwrap();
-    assert!(shm["options"].as_array().unwrap().iter().any(|o| o == "size=131072k"));
-    let t = mounts.iter().find(|m| m["destination"] == "/scratch").unwrap();
-    assert!(t["options"].as_array().unwrap().iter().any(|o| o == "size=16384k"));
-    let b = mounts.iter().find(|m| m["destination"] == "/var/data").unwrap();
+    let shm = mounts
+        .iter()
+        .find(|m| m["destination"] == "/dev/shm")
+        .unwrap();
+    assert!(
+        shm["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "size=131072k")
+    );
+    let t = mounts
+        .iter()
+        .find(|m| m["destination"] == "/scratch")
+        .unwrap();
+    assert!(
+        t["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "size=16384k")
+    );
+    let b = mounts
+        .iter()
+        .find(|m| m["destination"] == "/var/data")
+        .unwrap();
     assert!(b["options"].as_array().unwrap().iter().any(|o| o == "ro"));
     assert_eq!(spec["process"]["rlimits"][0]["type"], "RLIMIT_NOFILE");
-    pl.ulimits = vec![Rlimit { name: "bogus".into(), soft: 1, hard: 1 }];
+    pl.ulimits = vec![Rlimit {
+        name: "bogus".into(),
+        soft: 1,
+        hard: 1,
+    }];
     assert!(generate(&pl, &p, &ctx(CgroupVersion::V1)).is_err());
 }

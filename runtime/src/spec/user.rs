@@ -26,13 +26,20 @@ struct PasswdEntry<'a> {
 }
 
 fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
-    text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() < 7 {
-            return None;
-        }
-        Some(PasswdEntry { name: f[0], uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5] })
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0],
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5],
+            })
+        })
 }
 
 struct GroupEntry<'a> {
@@ -42,17 +49,19 @@ struct GroupEntry<'a> {
 }
 
 fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
-    text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() < 4 {
-            return None;
-        }
-        Some(GroupEntry {
-            name: f[0],
-            gid: f[2].parse().ok()?,
-            members: f[3].split(',').filter(|m| !m.is_empty()).collect(),
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0],
+                gid: f[2].parse().ok()?,
+                members: f[3].split(',').filter(|m| !m.is_empty()).collect(),
+            })
         })
-    })
 }
 
 /// Resolves `spec` (empty means root) in the container's files.
@@ -75,11 +84,13 @@ pub fn resolve_user(spec: &str, files: &dyn RootfsFiles) -> Result<ResolvedUser,
             None => (uid, 0, "/".to_owned(), None),
         }
     } else {
-        let e = passwd_entries(&passwd).find(|e| e.name == user_part).ok_or_else(|| {
-            SpecError::User(format!(
-                "unable to find user {user_part}: no matching entries in passwd file"
-            ))
-        })?;
+        let e = passwd_entries(&passwd)
+            .find(|e| e.name == user_part)
+            .ok_or_else(|| {
+                SpecError::User(format!(
+                    "unable to find user {user_part}: no matching entries in passwd file"
+                ))
+            })?;
         (e.uid, e.gid, e.home.to_owned(), Some(e.name.to_owned()))
     };
 
@@ -87,9 +98,14 @@ pub fn resolve_user(spec: &str, files: &dyn RootfsFiles) -> Result<ResolvedUser,
         gid = if let Ok(n) = g.parse::<u32>() {
             n
         } else {
-            group_entries(&group).find(|e| e.name == g).map(|e| e.gid).ok_or_else(|| {
-                SpecError::User(format!("unable to find group {g}: no matching entries in group file"))
-            })?
+            group_entries(&group)
+                .find(|e| e.name == g)
+                .map(|e| e.gid)
+                .ok_or_else(|| {
+                    SpecError::User(format!(
+                        "unable to find group {g}: no matching entries in group file"
+                    ))
+                })?
         };
     }
 
@@ -107,7 +123,12 @@ pub fn resolve_user(spec: &str, files: &dyn RootfsFiles) -> Result<ResolvedUser,
         }
         _ => Vec::new(),
     };
-    Ok(ResolvedUser { uid, gid, additional_gids, home: if home.is_empty() { "/".into() } else { home } })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home: if home.is_empty() { "/".into() } else { home },
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +150,10 @@ mod tests {
                 "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/false\n\
                  app:x:1000:1000::/home/app:/bin/sh\n",
             ),
-            ("/etc/group", "root:x:0:\nwww:x:33:\napp:x:1000:\nstaff:x:50:app,www\n"),
+            (
+                "/etc/group",
+                "root:x:0:\nwww:x:33:\napp:x:1000:\nstaff:x:50:app,www\n",
+            ),
         ]))
     }
 
@@ -139,7 +163,10 @@ mod tests {
         let r = resolve_user("", &f).unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (0, 0, "/root"));
         let r = resolve_user("app", &f).unwrap();
-        assert_eq!((r.uid, r.gid, r.additional_gids.clone(), r.home.as_str()), (1000, 1000, vec![50], "/home/app"));
+        assert_eq!(
+            (r.uid, r.gid, r.additional_gids.clone(), r.home.as_str()),
+            (1000, 1000, vec![50], "/home/app")
+        );
         let r = resolve_user("33", &f).unwrap();
         assert_eq!((r.uid, r.gid), (33, 33));
         let r = resolve_user("4242", &f).unwrap();

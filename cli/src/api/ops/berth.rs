@@ -1,0 +1,399 @@
+//! berth's own operations: images, logs, volumes, info. Long answers stream as JSON
+//! lines; a failure in the middle of a stream is a final `{"error": "…"}` line.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_runtime::images::{InUse, Progress, ProgressEvent};
+use berth_runtime::shim::logs::{self, LogQuery};
+use bytes::Bytes;
+use futures::SinkExt;
+use futures::channel::mpsc;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::engine_error;
+use crate::api::{ApiError, Body, Reply};
+use crate::daemon::Daemon;
+
+type Tx = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
+
+fn stream() -> (Tx, Body) {
+    let (tx, rx) = mpsc::channel(64);
+    (tx, StreamBody::new(rx).boxed())
+}
+
+async fn send_line(tx: &mut Tx, v: &Value) -> bool {
+    let mut line = v.to_string().into_bytes();
+    line.push(b'\n');
+    tx.send(Ok(Frame::data(Bytes::from(line)))).await.is_ok()
+}
+
+fn image_error(e: berth_runtime::images::ImageError) -> ApiError {
+    ApiError::from_class(e.class(), berth_runtime::engine::chain(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct PullImage {
+    reference: String,
+    platform: Option<String>,
+}
+
+/// Pulls an image, streaming progress events and then `{"summary": …}`.
+pub(super) async fn pull(d: &Daemon, r: PullImage) -> Result<Reply, ApiError> {
+    let platform = match &r.platform {
+        Some(p) => Some(
+            p.parse::<berth_registry::Platform>()
+                .map_err(|e| ApiError::invalid(format!("platform: {e}")))?,
+        ),
+        None => None,
+    };
+    let (mut tx, body) = stream();
+    let images = d.engine.images().clone();
+    tokio::spawn(async move {
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
+        let progress = Progress::channel(ptx);
+        let pull = images.pull(&r.reference, platform.as_ref(), &progress);
+        tokio::pin!(pull);
+        let result = loop {
+            tokio::select! {
+                ev = prx.recv() => {
+                    if let Some(ev) = ev {
+                        let _ = send_line(&mut tx, &json!({"progress": ev})).await;
+                    }
+                }
+                res = &mut pull => break res,
+            }
+        };
+        while let Ok(ev) = prx.try_recv() {
+            let _ = send_line(&mut tx, &json!({"progress": ev})).await;
+        }
+        match result {
+            Ok(summary) => send_line(&mut tx, &json!({"summary": summary})).await,
+            Err(e) => send_line(&mut tx, &json!({"error": berth_runtime::engine::chain(&e)})).await,
+        };
+    });
+    Ok(Reply::Stream(body))
+}
+
+pub(super) async fn images(d: &Daemon) -> Result<Value, ApiError> {
+    let list = d.engine.images().list().await.map_err(image_error)?;
+    Ok(json!({"images": list}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct RemoveImages {
+    references: Vec<String>,
+}
+
+/// rmi: removes the references, then collects what no reference and no live task
+/// holds any more.
+pub(super) async fn remove_images(d: &Daemon, r: RemoveImages) -> Result<Value, ApiError> {
+    let mut removed = Vec::new();
+    for reference in &r.references {
+        removed.push(
+            d.engine
+                .images()
+                .remove(reference)
+                .await
+                .map_err(image_error)?,
+        );
+    }
+    let in_use = in_use(d).await?;
+    let gc = d.engine.images().gc(&in_use).await.map_err(image_error)?;
+    Ok(json!({"removed": removed, "collected": gc}))
+}
+
+async fn in_use(d: &Daemon) -> Result<InUse, ApiError> {
+    let active = d
+        .engine
+        .db()
+        .call(|db| berth_runtime::state::repo::active_tasks(db.conn()))
+        .await
+        .map_err(|e| engine_error(e.into()))?;
+    let digests = active
+        .iter()
+        .flat_map(|t| t.runtime.snapshots.iter())
+        .filter_map(|d| d.parse().ok())
+        .collect::<Vec<_>>();
+    Ok(InUse::manifests(digests))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct LoadImages {
+    path: PathBuf,
+}
+
+pub(super) async fn load(d: &Daemon, r: LoadImages) -> Result<Value, ApiError> {
+    let loaded = d
+        .engine
+        .images()
+        .load(&r.path, &Progress::none())
+        .await
+        .map_err(image_error)?;
+    Ok(json!({"images": loaded}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct SaveImages {
+    references: Vec<String>,
+    output: PathBuf,
+}
+
+pub(super) async fn save(d: &Daemon, r: SaveImages) -> Result<Value, ApiError> {
+    let names: Vec<&str> = r.references.iter().map(String::as_str).collect();
+    d.engine
+        .images()
+        .save(&names, &r.output)
+        .await
+        .map_err(image_error)?;
+    Ok(json!({"output": r.output}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Logs {
+    task: String,
+    cluster: Option<String>,
+    container: Option<String>,
+    /// Epoch seconds.
+    since: Option<f64>,
+    tail: Option<usize>,
+    #[serde(default)]
+    follow: bool,
+}
+
+/// Streams log records `{"container", "time", "stream", "log"}`, merged across
+/// containers in time order; with `follow`, keeps going until the task has stopped and
+/// every log is drained.
+pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
+    let cluster = berth_runtime::engine::arn::cluster_name(r.cluster.as_deref());
+    let (id, _) = berth_runtime::engine::arn::task_id(&r.task);
+    let rec = d
+        .engine
+        .task(&id)
+        .await
+        .map_err(engine_error)?
+        .filter(|t| t.cluster == cluster)
+        .ok_or_else(|| {
+            ApiError::invalid(format!("The referenced task was not found: {}", r.task))
+        })?;
+    let names: Vec<String> = rec.task.containers.iter().map(|c| c.name.clone()).collect();
+    let selected: Vec<String> = match &r.container {
+        Some(c) if names.contains(c) => vec![c.clone()],
+        Some(c) => {
+            return Err(ApiError::invalid(format!(
+                "the task has no container named {c}; it has {}",
+                names.join(", ")
+            )));
+        }
+        None => names,
+    };
+    let dir = d.engine.config().paths.task_data_dir(&id).join("logs");
+    let since = r
+        .since
+        .and_then(|s| chrono::DateTime::from_timestamp(s.trunc() as i64, (s.fract() * 1e9) as u32));
+    let (mut tx, body) = stream();
+    let engine = d.engine.clone();
+    let follow = r.follow;
+    let tail = r.tail;
+    tokio::spawn(async move {
+        let mut offsets = Vec::new();
+        let mut all = Vec::new();
+        for c in &selected {
+            let path = dir.join(format!("{c}.log"));
+            let (entries, end) = tokio::task::spawn_blocking({
+                let path = path.clone();
+                let q = LogQuery { since, tail };
+                move || logs::read_log(&path, &q).unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
+            all.extend(entries.into_iter().map(|e| (c.clone(), e)));
+            offsets.push((c.clone(), path, end));
+        }
+        all.sort_by(|a, b| a.1.time.cmp(&b.1.time));
+        if let Some(n) = tail {
+            let skip = all.len().saturating_sub(n);
+            all.drain(..skip);
+        }
+        for (c, e) in all {
+            if !send_line(
+                &mut tx,
+                &json!({"container": c, "time": e.time, "stream": e.stream, "log": e.log}),
+            )
+            .await
+            {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        let mut done_rounds = 0;
+        loop {
+            let stopped = engine
+                .task(&id)
+                .await
+                .ok()
+                .flatten()
+                .is_none_or(|t| t.task.last_status == "STOPPED");
+            let mut any = false;
+            for (c, path, off) in offsets.iter_mut() {
+                let (entries, end) = tokio::task::spawn_blocking({
+                    let (path, o) = (path.clone(), *off);
+                    move || logs::read_log_from(&path, o).unwrap_or((Vec::new(), o))
+                })
+                .await
+                .unwrap_or((Vec::new(), *off));
+                *off = end;
+                for e in entries {
+                    any = true;
+                    if !send_line(
+                        &mut tx,
+                        &json!({"container": c, "time": e.time, "stream": e.stream, "log": e.log}),
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                }
+            }
+            if stopped && !any {
+                done_rounds += 1;
+                if done_rounds > 1 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    });
+    Ok(Reply::Stream(body))
+}
+
+pub(super) async fn info(d: &Daemon) -> Result<Value, ApiError> {
+    let e = &d.engine;
+    let host = e.host();
+    let cfg = e.config();
+    Ok(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "dataRoot": cfg.paths.data_root(),
+        "runRoot": cfg.paths.run_root(),
+        "socket": cfg.paths.socket(),
+        "listen": d.settings.listen.map(|a| a.to_string()),
+        "authentication": !d.settings.insecure_no_auth,
+        "region": e.arn().region,
+        "account": e.arn().account,
+        "cgroup": e.cgroup_info(),
+        "network": {
+            "bridge": cfg.network.bridge,
+            "subnet": cfg.network.subnet.to_string(),
+            "publishAddress": cfg.network.publish_address.to_string(),
+        },
+        "cpuUnits": host.cpu_units,
+        "memoryMiB": host.memory_mib,
+        "containerInstanceArn": e.container_instance_arn("default"),
+    }))
+}
+
+pub(super) async fn volumes(d: &Daemon) -> Result<Value, ApiError> {
+    let dir = d.engine.config().paths.volumes_dir();
+    let active = d
+        .engine
+        .db()
+        .call(|db| berth_runtime::state::repo::active_tasks(db.conn()))
+        .await
+        .map_err(|e| engine_error(e.into()))?;
+    let used: BTreeSet<String> = active.iter().flat_map(shared_volumes).collect();
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            out.push(json!({"name": name, "path": e.path().join("_data"), "scope": "shared", "driver": "local", "inUse": used.contains(&name)}));
+        }
+    }
+    Ok(json!({"volumes": out}))
+}
+
+fn shared_volumes(t: &berth_runtime::state::model::TaskRecord) -> Vec<String> {
+    t.runtime
+        .definition
+        .get("volumes")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| {
+                    v.pointer("/dockerVolumeConfiguration/scope")
+                        .and_then(Value::as_str)
+                        == Some("shared")
+                })
+                .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct RemoveVolume {
+    name: String,
+}
+
+pub(super) async fn remove_volume(d: &Daemon, r: RemoveVolume) -> Result<Value, ApiError> {
+    if r.name.is_empty() || r.name.contains('/') || r.name.starts_with('.') {
+        return Err(ApiError::invalid(format!(
+            "invalid volume name {:?}",
+            r.name
+        )));
+    }
+    let dir = d.engine.config().paths.volumes_dir().join(&r.name);
+    if !dir.exists() {
+        return Err(ApiError::client(format!(
+            "no shared volume named {}",
+            r.name
+        )));
+    }
+    let (v,) = (volumes(d).await?,);
+    let in_use = v["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|x| x["name"] == r.name.as_str() && x["inUse"] == true);
+    if in_use {
+        return Err(ApiError::new(
+            "ResourceInUseException",
+            http::StatusCode::BAD_REQUEST,
+            format!("volume {} is used by a running task", r.name),
+        ));
+    }
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| ApiError::server(format!("removing {}: {e}", dir.display())))?;
+    Ok(json!({"removed": r.name}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct StopTask {
+    cluster: Option<String>,
+    task: String,
+    reason: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+/// StopTask with a stop timeout override (`berth stop --time`, a second Ctrl-C).
+pub(super) async fn stop_task(d: &Daemon, r: StopTask) -> Result<Value, ApiError> {
+    let task = d
+        .engine
+        .stop_task(r.cluster.as_deref(), &r.task, r.reason, r.timeout_secs)
+        .await
+        .map_err(engine_error)?;
+    Ok(json!({"task": task}))
+}

@@ -1,0 +1,279 @@
+//! `berth daemon`: the engine behind the ECS API, on a unix socket and TCP.
+//!
+//! Start-up: one daemon per data root (a lock file), a read-only bind mount of its own
+//! executable for the shims (CVE-2019-5736: a container that reaches a shim's
+//! `/proc/<pid>/exe` cannot write through it), the SigV4 key pair, the engine
+//! (database, cgroups, images, network, reconciliation), then the listeners. SIGTERM
+//! or SIGINT stops accepting, lets requests in flight finish, and leaves every task
+//! running under its shim.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use berth_runtime::engine::{ArnScope, Engine, EngineConfig};
+use berth_runtime::paths::Paths;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::api::{self, Transport, sigv4::Credentials};
+
+/// Daemon settings, resolved from flags, environment and the config file.
+#[derive(Debug, Clone)]
+pub(crate) struct DaemonSettings {
+    pub paths: Paths,
+    pub insecure_registries: Vec<String>,
+    pub listen: Option<SocketAddr>,
+    pub insecure_no_auth: bool,
+    pub region: String,
+    pub account: String,
+    pub publish_address: std::net::Ipv4Addr,
+    pub subnet: Option<String>,
+    pub bridge: Option<String>,
+    pub cgroup_name: String,
+    pub pids_limit: i64,
+}
+
+/// What request handlers share.
+pub(crate) struct Daemon {
+    pub engine: Engine,
+    credentials: Credentials,
+    pub settings: DaemonSettings,
+}
+
+impl Daemon {
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// The key pair, generated on first start into a root-only file.
+pub(crate) fn load_or_create_credentials(paths: &Paths) -> Result<Credentials> {
+    let dir = paths.auth_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let file = dir.join("credentials.json");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let c: StoredCredentials = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a berth credentials file", file.display()))?;
+        return Ok(Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+        });
+    }
+    const KEY_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let pick = |alphabet: &[u8], n: usize| -> Result<String> {
+        let mut b = vec![0u8; n];
+        getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+        Ok(b.iter()
+            .map(|x| alphabet[*x as usize % alphabet.len()] as char)
+            .collect())
+    };
+    let creds = StoredCredentials {
+        access_key_id: format!("BERTH{}", pick(KEY_CHARS, 15)?),
+        secret_access_key: pick(SECRET_CHARS, 40)?,
+    };
+    let tmp = file.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode_0600()
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(serde_json::to_string_pretty(&creds)?.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &file)?;
+    Ok(Credentials {
+        access_key_id: creds.access_key_id,
+        secret_access_key: creds.secret_access_key,
+    })
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
+    }
+}
+
+/// A read-only bind mount of this executable, which shims are started from.
+fn seal_executable(run_root: &Path) -> Result<PathBuf> {
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    let target = run_root.join("berth-exe");
+    // An earlier daemon's mount: detach it (running shims keep their mapping).
+    let _ = umount2(&target, MntFlags::MNT_DETACH);
+    if !target.exists() {
+        std::fs::File::create(&target).with_context(|| format!("creating {}", target.display()))?;
+    }
+    let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+    mount(
+        Some(&exe),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mounting {} at {}", exe.display(), target.display()))?;
+    mount(
+        None::<&str>,
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .with_context(|| format!("making {} read-only", target.display()))?;
+    Ok(target)
+}
+
+fn lock_data_root(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = paths.data_root().join("daemon.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        anyhow::anyhow!(
+            "another berth daemon is running with data root {} ({e}); stop it first or use another --data-root",
+            paths.data_root().display()
+        )
+    })
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
+    if let Some(addr) = settings.listen
+        && !addr.ip().is_loopback()
+        && settings.insecure_no_auth
+    {
+        bail!(
+            "refusing to serve the API on {addr} without authentication: the API is root-equivalent. \
+             Drop --insecure-no-auth (clients then sign with the key `berth credentials` prints) \
+             or listen on a loopback address"
+        );
+    }
+    let paths = settings.paths.clone();
+    for (dir, mode) in [(paths.data_root(), 0o700), (paths.run_root(), 0o711)] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
+    }
+    let _lock = lock_data_root(&paths)?;
+    let credentials = load_or_create_credentials(&paths)?;
+    let shim_exe = seal_executable(paths.run_root())?;
+
+    let mut cfg = EngineConfig::new(paths.clone(), shim_exe);
+    cfg.arn = ArnScope {
+        region: settings.region.clone(),
+        account: settings.account.clone(),
+    };
+    cfg.cgroup_name = settings.cgroup_name.clone();
+    cfg.pids_limit = settings.pids_limit;
+    cfg.network.publish_address = settings.publish_address;
+    if let Some(b) = &settings.bridge {
+        cfg.network.bridge = b.clone();
+    }
+    if let Some(s) = &settings.subnet {
+        cfg.network.subnet = s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--subnet {s:?}: {e}"))?;
+    }
+    cfg.images.registry.insecure_registries = settings.insecure_registries.clone();
+    let engine = Engine::start(cfg)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", berth_runtime::engine::chain(&e)))?;
+
+    let daemon = Arc::new(Daemon {
+        engine: engine.clone(),
+        credentials,
+        settings: settings.clone(),
+    });
+
+    let socket = paths.socket();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        bail!("another berth daemon answers on {}", socket.display());
+    }
+    let _ = std::fs::remove_file(&socket);
+    let unix =
+        UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660))?;
+    let tcp = match settings.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?,
+        ),
+        None => None,
+    };
+    let auth = !settings.insecure_no_auth;
+    if !auth {
+        tracing::warn!(
+            "authentication is OFF (--insecure-no-auth): anyone who can reach the TCP listener controls this host"
+        );
+    }
+    tracing::info!(
+        socket = %socket.display(),
+        tcp = ?settings.listen,
+        cgroup = ?engine.cgroup_info(),
+        "berth daemon ready"
+    );
+
+    let graceful = GracefulShutdown::new();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            accepted = unix.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let d = daemon.clone();
+                let conn = http1::Builder::new().serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |req| api::handle(d.clone(), Transport::Unix, req)),
+                );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move { let _ = conn.await; });
+            }
+            accepted = async { tcp.as_ref().expect("guarded").accept().await }, if tcp.is_some() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let d = daemon.clone();
+                let conn = http1::Builder::new().serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |req| api::handle(d.clone(), Transport::Tcp { auth }, req)),
+                );
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move { let _ = conn.await; });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down; tasks keep running under their shims");
+    drop(unix);
+    drop(tcp);
+    let _ = std::fs::remove_file(&socket);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    engine.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,750 @@
+//! One driver per task: provisioning, starting the shim, following it, and cleaning
+//! up. Every state change is written to the database as it happens.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use berth_netns::{
+    EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use super::provision::{self, PrepareInput};
+use super::{Engine, EngineError, now, status, sys};
+use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
+use crate::db::DbError;
+use crate::images::Progress;
+use crate::shim::{self, ControlReply, ControlRequest, RunStatus, ShimState};
+use crate::state::model::{
+    KeyValuePair, NetworkBinding, NetworkInterface, Task, TaskRecord, status as st,
+};
+use crate::state::repo::{self, HostPort};
+
+/// Where a driver starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// A new task: provision everything.
+    Provision,
+    /// A task whose shim is already running (after a daemon restart).
+    Attach,
+    /// A task whose shim has finished: collect its final state and clean up.
+    Finalize,
+}
+
+/// Starts the driver of task `id`.
+pub(crate) fn spawn(engine: &Engine, id: String, start: Start) {
+    let e = engine.clone();
+    let task_id = id.clone();
+    let handle = tokio::spawn(async move {
+        if let Err(err) = drive(&e, &task_id, start).await {
+            tracing::error!(task = %task_id, error = %crate::engine::chain(&err), "task driver failed");
+            // The record must not stay in a transient state forever.
+            let reason = format!(
+                "berth failed while managing the task: {}",
+                crate::engine::chain(&err)
+            );
+            let _ = fail(&e, &task_id, "TaskFailedToStart", &reason).await;
+        }
+    });
+    let mut drivers = engine.inner().drivers.lock().expect("not poisoned");
+    drivers.retain(|_, h| !h.is_finished());
+    drivers.insert(id, handle);
+}
+
+/// Reads, changes and stores a task in one database job (no lost updates between the
+/// driver and StopTask).
+pub(crate) async fn update<R: Send + 'static>(
+    engine: &Engine,
+    id: &str,
+    f: impl FnOnce(&mut TaskRecord) -> R + Send + 'static,
+) -> Result<(TaskRecord, R), EngineError> {
+    let id = id.to_owned();
+    let out = engine
+        .db()
+        .call(move |db| {
+            let Some(mut rec) = repo::get_task(db.conn(), &id)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let r = f(&mut rec);
+            repo::update_task(db.conn(), &rec)?;
+            Ok(Some((rec, r)))
+        })
+        .await?;
+    out.ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))
+}
+
+async fn set_status(
+    engine: &Engine,
+    id: &str,
+    to: &'static str,
+) -> Result<TaskRecord, EngineError> {
+    Ok(update(engine, id, move |rec| {
+        status::advance(rec, to);
+        rec.task.version += 1;
+    })
+    .await?
+    .0)
+}
+
+fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .get(id)
+        .map(|(r, _)| r.clone())
+}
+
+fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .get(id)
+        .and_then(|(_, t)| *t)
+}
+
+async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
+    match start {
+        Start::Provision => {
+            let Some(holds) = provision_task(engine, id).await? else {
+                return Ok(());
+            };
+            start_shim(engine, id, holds).await?;
+            follow(engine, id).await?;
+        }
+        Start::Attach => follow(engine, id).await?,
+        Start::Finalize => {}
+    }
+    finalize(engine, id).await
+}
+
+/// Network, cgroup, images and bundles. `None` when the task stopped on the way (the
+/// record is final then).
+async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>>, EngineError> {
+    let rec = engine
+        .task(id)
+        .await?
+        .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
+    let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
+    let mode: NetworkMode = rec
+        .runtime
+        .network_mode
+        .parse()
+        .unwrap_or(NetworkMode::Awsvpc);
+
+    // PROVISIONING: network and cgroup.
+    let (network, holds) = match setup_network(engine, &rec, mode, &def).await {
+        Ok(v) => v,
+        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+    };
+    if let Some(reason) = stop_requested(engine, id) {
+        return stop_before_shim(engine, id, "UserInitiated", &reason).await;
+    }
+    let limits = TaskCgroupLimits {
+        cpu_units: def.task_cpu_units(),
+        containers_cpu_shares: def
+            .containers()
+            .iter()
+            .map(|c| cpu_shares_for_units(c.cpu.map(|u| u.max(0) as u32)))
+            .sum(),
+        memory_mib: def.task_memory_mib().map(u64::from),
+        pids_max: None,
+    };
+    let cg = engine.inner().cgroups.clone();
+    let tid = id.to_owned();
+    let made = tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits))
+        .await
+        .expect("cgroup thread");
+    if let Err(e) = made {
+        return stop_before_shim(
+            engine,
+            id,
+            "TaskFailedToStart",
+            &format!("ResourceInitializationError: {}", crate::engine::chain(&e)),
+        )
+        .await;
+    }
+    set_status(engine, id, st::PENDING).await?;
+
+    // ACTIVATING: images, rootfs, bundles.
+    update(engine, id, |rec| {
+        status::advance(rec, st::ACTIVATING);
+        rec.task.pull_started_at = Some(now());
+        rec.task.version += 1;
+    })
+    .await?;
+    let mut images = BTreeMap::new();
+    for c in def.containers() {
+        let reference = c.image.clone().unwrap_or_default();
+        if images.contains_key(&reference) {
+            continue;
+        }
+        let result = async {
+            engine
+                .images()
+                .ensure(&reference, None, &Progress::none())
+                .await?;
+            engine.images().rootfs(&reference).await
+        }
+        .await;
+        match result {
+            Ok(root) => {
+                images.insert(reference, root);
+            }
+            Err(e) => {
+                let reason = format!("CannotPullContainerError: {}", crate::engine::chain(&e));
+                return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
+            }
+        }
+    }
+    let digests: BTreeMap<String, String> = images
+        .iter()
+        .map(|(r, root)| (r.clone(), root.manifest_digest.to_string()))
+        .collect();
+    let manifests: Vec<String> = digests.values().cloned().collect();
+    update(engine, id, move |rec| {
+        rec.task.pull_stopped_at = Some(now());
+        for c in &mut rec.task.containers {
+            c.image_digest = digests.get(&c.image).cloned();
+        }
+        rec.runtime.snapshots = manifests;
+        rec.task.version += 1;
+    })
+    .await?;
+    if let Some(reason) = stop_requested(engine, id) {
+        return stop_before_shim(engine, id, "UserInitiated", &reason).await;
+    }
+
+    let revision = rec
+        .task
+        .task_definition_arn
+        .rsplit(':')
+        .next()
+        .unwrap_or("1")
+        .to_owned();
+    let input = PrepareInput {
+        task_id: id.to_owned(),
+        task_arn: rec.task.task_arn.clone(),
+        cluster: rec.cluster.clone(),
+        family: rec.family.clone(),
+        revision,
+        def,
+        network,
+        images,
+    };
+    let e2 = engine.clone();
+    let prepared = tokio::task::spawn_blocking(move || provision::prepare(&e2, &input))
+        .await
+        .expect("prepare thread");
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+    };
+    let mounts = prepared.mounts.clone();
+    let run_dir = engine.config().paths.task_run_dir(id);
+    let task_json = serde_json::to_vec_pretty(&prepared.shim_task).expect("shim task serializes");
+    super::host::write_atomic(&run_dir.join(shim::TASK_FILE), &task_json)
+        .map_err(EngineError::io("writing task.json"))?;
+    // Intent before the side effect: from here on, a restarted daemon looks for a shim.
+    update(engine, id, move |rec| {
+        rec.runtime.mounts = mounts;
+        rec.runtime.shim_started = true;
+    })
+    .await?;
+    Ok(Some(holds))
+}
+
+async fn setup_network(
+    engine: &Engine,
+    rec: &TaskRecord,
+    mode: NetworkMode,
+    def: &crate::taskdef::ValidatedTaskDefinition,
+) -> Result<(Option<TaskNetwork>, Vec<OwnedFd>), String> {
+    let id = rec.id.clone();
+    let addresses = engine
+        .db()
+        .call({
+            let id = id.clone();
+            move |db| repo::task_addresses(db.conn(), &id)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let netns_path = engine.config().paths.netns_dir().join(&id);
+    let mapping = |c: &crate::taskdef::ContainerDefinition| -> Vec<PortMappingRequest> {
+        c.port_mappings
+            .iter()
+            .filter_map(|pm| {
+                Some(PortMappingRequest {
+                    container_name: c.name.clone().unwrap_or_default(),
+                    container_port: std::num::NonZeroU16::new(pm.container_port?.get())?,
+                    host_port: pm
+                        .host_port
+                        .and_then(|h| std::num::NonZeroU16::new(h.get())),
+                    protocol: if pm.protocol().as_str() == "udp" {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
+                })
+            })
+            .collect()
+    };
+    let endpoints = match mode {
+        NetworkMode::Awsvpc | NetworkMode::None => vec![EndpointRequest {
+            name: "task".into(),
+            netns_path: Some(netns_path),
+            address: if mode == NetworkMode::Awsvpc {
+                addresses.first().copied()
+            } else {
+                None
+            },
+            port_mappings: def.containers().iter().flat_map(mapping).collect(),
+        }],
+        NetworkMode::Bridge => def
+            .containers()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| EndpointRequest {
+                name: c.name.clone().unwrap_or_default(),
+                netns_path: Some(engine.config().paths.netns_dir().join(format!("{id}-{i}"))),
+                address: addresses.get(i).copied(),
+                port_mappings: mapping(c),
+            })
+            .collect(),
+        NetworkMode::Host => def
+            .containers()
+            .iter()
+            .map(|c| EndpointRequest {
+                name: c.name.clone().unwrap_or_default(),
+                netns_path: None,
+                address: None,
+                port_mappings: mapping(c),
+            })
+            .collect(),
+    };
+    let req = TaskNetworkRequest {
+        task_id: id.clone(),
+        mode,
+        endpoints,
+    };
+    let net = engine.inner().net.clone();
+    let setup = tokio::task::spawn_blocking(move || net.setup_task(&req))
+        .await
+        .expect("network thread")
+        .map_err(|e| {
+            format!(
+                "ResourceInitializationError: failed to configure the task's network: {}",
+                crate::engine::chain(&e)
+            )
+        })?;
+    let network = setup.network.clone();
+    let holds: Vec<OwnedFd> = setup.port_holds.into_iter().map(|h| h.fd).collect();
+
+    // Record the network and the ports actually published (dynamic ones included).
+    let ports: Vec<HostPort> = network
+        .bindings()
+        .filter(|b| b.target.is_some())
+        .map(|b| HostPort {
+            bind_ip: b.bind_ip.to_string(),
+            protocol: b.protocol.as_str().to_owned(),
+            port: b.host_port,
+        })
+        .collect();
+    let net_json = serde_json::to_value(&network).map_err(|e| e.to_string())?;
+    let net2 = network.clone();
+    let saved = engine
+        .db()
+        .call(move |db| {
+            let Some(mut rec) = repo::get_task(db.conn(), &id)? else {
+                return Ok::<_, DbError>(());
+            };
+            let _ = repo::reserve_host_ports(db.conn(), &id, &ports)?;
+            rec.runtime.network = Some(net_json);
+            apply_network(&mut rec, &net2);
+            rec.task.version += 1;
+            repo::update_task(db.conn(), &rec)
+        })
+        .await;
+    if let Err(e) = saved {
+        let net = engine.inner().net.clone();
+        let _ = tokio::task::spawn_blocking(move || net.teardown_task(&network)).await;
+        return Err(e.to_string());
+    }
+    Ok((Some(setup.network), holds))
+}
+
+/// Shows the network on the ECS task: the ENI attachment, container interfaces and
+/// network bindings.
+fn apply_network(rec: &mut TaskRecord, net: &TaskNetwork) {
+    for c in &mut rec.task.containers {
+        c.network_bindings = net
+            .bindings()
+            .filter(|b| b.container_name == c.name)
+            .map(|b| NetworkBinding {
+                bind_ip: b.bind_ip.to_string(),
+                container_port: b.container_port,
+                host_port: b.host_port,
+                protocol: b.protocol.as_str().to_owned(),
+            })
+            .collect();
+        let iface = net
+            .endpoints
+            .iter()
+            .find(|e| e.name == c.name || e.name == "task")
+            .and_then(|e| e.interface.as_ref());
+        c.network_interfaces = iface
+            .map(|i| {
+                vec![NetworkInterface {
+                    attachment_id: i.attachment_id.clone(),
+                    private_ipv4_address: i.private_ipv4_address.to_string(),
+                }]
+            })
+            .unwrap_or_default();
+    }
+    if let (Some(att), Some(iface)) = (
+        rec.task
+            .attachments
+            .iter_mut()
+            .find(|a| a.kind == "ElasticNetworkInterface"),
+        net.endpoints.first().and_then(|e| e.interface.as_ref()),
+    ) {
+        att.id = iface.attachment_id.clone();
+        att.status = "ATTACHED".into();
+        let kv = |n: &str, v: String| KeyValuePair {
+            name: n.into(),
+            value: v,
+        };
+        att.details = vec![
+            kv("subnetId", iface.subnet_id.clone()),
+            kv("networkInterfaceId", iface.network_interface_id.clone()),
+            kv("macAddress", iface.mac_address.clone()),
+            kv(
+                "privateDnsName",
+                berth_netns::files::default_hostname(iface.private_ipv4_address),
+            ),
+            kv("privateIPv4Address", iface.private_ipv4_address.to_string()),
+        ];
+    }
+}
+
+/// Starts `berth shim <run-dir>` detached: it forks away at once, so it is never the
+/// daemon's child and keeps running when the daemon stops. The port holds are passed
+/// as inherited descriptors; the shim keeps them open for the task's life.
+async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<(), EngineError> {
+    let run_dir = engine.config().paths.task_run_dir(id);
+    let exe = engine.config().shim_exe.clone();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir.join(shim::LOG_FILE))
+        .map_err(EngineError::io("opening shim.log"))?;
+    let raw: Vec<i32> = holds.iter().map(|f| f.as_raw_fd()).collect();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("shim")
+        .arg(&run_dir)
+        .stdin(std::process::Stdio::null());
+    cmd.stdout(
+        log.try_clone()
+            .map_err(EngineError::io("duplicating shim.log"))?,
+    );
+    cmd.stderr(log);
+    // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl to
+    // clear close-on-exec on descriptors this process owns (kept alive by `holds`).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            for fd in &raw {
+                let flags = libc::fcntl(*fd, libc::F_GETFD);
+                if flags >= 0 {
+                    libc::fcntl(*fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                }
+            }
+            Ok(())
+        });
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let out = cmd.status();
+        drop(holds);
+        out
+    })
+    .await
+    .expect("spawn thread")
+    .map_err(EngineError::io("starting berth shim"))?;
+    if !status.success() {
+        return Err(EngineError::Invalid(format!(
+            "berth shim exited with {status} while starting"
+        )));
+    }
+    Ok(())
+}
+
+/// Follows the shim until it reports the task stopped (or disappears).
+async fn follow(engine: &Engine, id: &str) -> Result<(), EngineError> {
+    let run_dir = engine.config().paths.task_run_dir(id);
+    let mut stop_sent = false;
+    let mut connected = None;
+    for _ in 0..200 {
+        match UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await {
+            Ok(s) => {
+                connected = Some(s);
+                break;
+            }
+            Err(_) if shim::shim_alive(&run_dir) || !run_dir.join(shim::PID_FILE).exists() => {
+                if shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    if let Some(stream) = connected {
+        let (r, mut w) = stream.into_split();
+        let mut lines = BufReader::new(r).lines();
+        send(&mut w, &ControlRequest::Watch).await;
+        let mut stop_interval = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                line = lines.next_line() => {
+                    let Ok(Some(line)) = line else { break };
+                    let Ok(ControlReply::State(state)) = serde_json::from_str::<ControlReply>(&line) else { continue };
+                    let stopped = state.status == RunStatus::Stopped;
+                    record_state(engine, id, state).await?;
+                    if stopped {
+                        break;
+                    }
+                }
+                _ = stop_interval.tick(), if !stop_sent => {
+                    if let Some(reason) = stop_requested(engine, id) {
+                        let timeout = stop_timeout(engine, id);
+                        send(&mut w, &ControlRequest::Stop { reason, timeout_secs: timeout }).await;
+                        stop_sent = true;
+                    }
+                }
+            }
+        }
+    }
+    // Whatever happened to the connection, the last state the shim wrote is the truth;
+    // wait briefly for a shim that is still finishing.
+    for _ in 0..100 {
+        if !shim::shim_alive(&run_dir) {
+            break;
+        }
+        if shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if shim::shim_alive(&run_dir) {
+        // Still alive: the connection broke, not the shim. Keep following.
+        return Box::pin(follow(engine, id)).await;
+    }
+    if let Some(state) = shim::read_state(&run_dir) {
+        record_state(engine, id, state).await?;
+    }
+    Ok(())
+}
+
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
+    if let Ok(mut line) = serde_json::to_vec(req) {
+        line.push(b'\n');
+        let _ = w.write_all(&line).await;
+    }
+}
+
+async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(), EngineError> {
+    update(engine, id, move |rec| {
+        if state.seq >= rec.runtime.shim_seq {
+            status::apply_shim_state(rec, &state);
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// The task stops before its shim ever ran: record why, then clean up.
+async fn stop_before_shim<T>(
+    engine: &Engine,
+    id: &str,
+    code: &str,
+    reason: &str,
+) -> Result<Option<T>, EngineError> {
+    fail(engine, id, code, reason).await?;
+    finalize(engine, id).await?;
+    Ok(None)
+}
+
+async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(), EngineError> {
+    let (code, reason) = (code.to_owned(), reason.to_owned());
+    tracing::info!(task = %id, %code, %reason, "task stopping");
+    update(engine, id, move |rec| {
+        rec.task.desired_status = "STOPPED".into();
+        rec.task.stop_code.get_or_insert(code);
+        rec.task.stopped_reason.get_or_insert(reason);
+        rec.task.stopping_at.get_or_insert(now());
+        for c in &mut rec.task.containers {
+            if c.last_status != "STOPPED" {
+                c.last_status = "STOPPED".into();
+            }
+        }
+        status::advance(rec, st::STOPPING);
+        rec.task.version += 1;
+    })
+    .await?;
+    Ok(())
+}
+
+/// DEPROVISIONING → STOPPED: unmount, tear the network down, remove the cgroup, release
+/// leases and ports, remove volatile files and task-scoped data (logs stay until the
+/// task is forgotten).
+pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineError> {
+    let rec = set_status(engine, id, st::DEPROVISIONING).await?;
+    let paths = engine.config().paths.clone();
+    let run_dir = paths.task_run_dir(id);
+    let data_dir = paths.task_data_dir(id);
+    let network: Option<TaskNetwork> = rec
+        .runtime
+        .network
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let net = engine.inner().net.clone();
+    let cg = engine.inner().cgroups.clone();
+    let tid = id.to_owned();
+    let mounts = rec.runtime.mounts.clone();
+    let state_root = paths.container_state_dir();
+    let containers: Vec<String> = rec
+        .task
+        .containers
+        .iter()
+        .map(|c| format!("{id}-{}", c.name))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        // Mounts first (a rootfs may hold the netns busy through a process), then
+        // processes, network and files.
+        if let Err(e) = cg.remove_task(&tid) {
+            tracing::warn!(task = %tid, error = %e, "removing task cgroup");
+        }
+        for m in mounts.iter().rev() {
+            sys::unmount(m);
+        }
+        for m in sys::mounts_under(&run_dir) {
+            sys::unmount(&m);
+        }
+        if let Some(n) = network
+            && let Err(e) = net.teardown_task(&n)
+        {
+            tracing::warn!(task = %tid, error = %crate::engine::chain(&e), "network teardown");
+        }
+        for c in containers {
+            let _ = std::fs::remove_dir_all(state_root.join(c));
+        }
+        let _ = std::fs::remove_dir_all(&run_dir);
+        for sub in ["containers", "volumes"] {
+            let _ = std::fs::remove_dir_all(data_dir.join(sub));
+        }
+    })
+    .await
+    .expect("cleanup thread");
+    let tid = id.to_owned();
+    engine
+        .db()
+        .call(move |db| repo::release_task_resources(db.conn(), &tid))
+        .await?;
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .remove(id);
+    update(engine, id, |rec| {
+        rec.task.desired_status = "STOPPED".into();
+        status::advance(rec, st::STOPPED);
+        let t = now();
+        rec.task.stopped_at.get_or_insert(t);
+        rec.task.execution_stopped_at.get_or_insert(t);
+        if rec.task.stop_code.is_none() {
+            rec.task.stop_code = Some("EssentialContainerExited".into());
+            rec.task.stopped_reason = Some(super::super::shim::ESSENTIAL_EXITED.to_owned());
+        }
+        for a in &mut rec.task.attachments {
+            a.status = "DELETED".into();
+        }
+        for c in &mut rec.task.containers {
+            c.last_status = "STOPPED".into();
+        }
+        rec.task.version += 1;
+    })
+    .await?;
+    tracing::info!(task = %id, "task stopped");
+    Ok(())
+}
+
+/// StopTask.
+pub(crate) async fn request_stop(
+    engine: &Engine,
+    cluster: &str,
+    id: &str,
+    reason: String,
+    timeout_secs: Option<u64>,
+) -> Result<Task, EngineError> {
+    let cluster = cluster.to_owned();
+    let r2 = reason.clone();
+    let (rec, found) = update(engine, id, move |rec| {
+        if rec.cluster != cluster {
+            return false;
+        }
+        if rec.task.last_status != st::STOPPED && rec.task.desired_status != "STOPPED" {
+            rec.task.desired_status = "STOPPED".into();
+            rec.task.version += 1;
+            if rec.task.stopped_reason.is_none() && !rec.runtime.shim_started {
+                rec.task.stop_code = Some("UserInitiated".into());
+                rec.task.stopped_reason = Some(r2);
+            }
+        }
+        true
+    })
+    .await
+    .map_err(|_| EngineError::Invalid("The referenced task was not found.".into()))?;
+    if !found {
+        return Err(EngineError::Invalid(
+            "The referenced task was not found.".into(),
+        ));
+    }
+    if rec.task.last_status == st::STOPPED {
+        return Ok(rec.task);
+    }
+    engine
+        .inner()
+        .pending_stops
+        .lock()
+        .expect("not poisoned")
+        .insert(id.to_owned(), (reason.clone(), timeout_secs));
+    if rec.runtime.shim_started {
+        let run_dir = engine.config().paths.task_run_dir(id);
+        if let Err(e) = stop_shim(&run_dir, &reason, timeout_secs).await {
+            tracing::debug!(task = %id, error = %e, "stop request to the shim failed; the driver retries");
+        }
+    }
+    Ok(rec.task)
+}
+
+async fn stop_shim(run_dir: &Path, reason: &str, timeout_secs: Option<u64>) -> std::io::Result<()> {
+    let stream = UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await?;
+    let (r, mut w) = stream.into_split();
+    send(
+        &mut w,
+        &ControlRequest::Stop {
+            reason: reason.to_owned(),
+            timeout_secs,
+        },
+    )
+    .await;
+    let mut lines = BufReader::new(r).lines();
+    let _ = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await;
+    Ok(())
+}

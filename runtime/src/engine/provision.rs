@@ -1,0 +1,622 @@
+//! Preparing a task for its shim: rootfs mounts, volumes, `/etc` files, one OCI bundle
+//! per container, and the shim's `task.json`.
+//!
+//! Layout (see [`crate::paths`]):
+//!
+//! ```text
+//! <run-root>/tasks/<id>/containers/<name>/config.json    the OCI spec
+//! <run-root>/tasks/<id>/containers/<name>/rootfs/        overlayfs mount point
+//! <run-root>/tasks/<id>/containers/<name>/etc/           hosts, resolv.conf, hostname
+//! <data-root>/tasks/<id>/containers/<name>/{upper,work}  the container's writable layer
+//! <data-root>/tasks/<id>/volumes/<volume>/               task-scoped volumes
+//! <data-root>/tasks/<id>/logs/<name>.log                 the container's log
+//! <data-root>/volumes/<volume>/_data                     shared named volumes
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use berth_netns::{HostDns, HostsEntry, NetworkMode, TaskNetwork, files as netfiles};
+use sha2::Digest as _;
+
+use super::files::{self, InRoot};
+use super::{Engine, sys};
+use crate::images::RootFs;
+use crate::shim::{Condition, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask};
+use crate::spec::{
+    self, BindMount, ContainerPlan, DeviceMapping, Namespace, Rlimit, SpecContext, TmpfsMount,
+};
+use crate::state::model::TaskRecord;
+use crate::taskdef::{
+    ContainerCondition, ContainerDefinition, TaskDefinition, ValidatedTaskDefinition, VolumeKind,
+};
+
+/// What preparing a task produced.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub shim_task: ShimTask,
+    /// Mount points created for the task (rootfs overlays), unmounted at cleanup.
+    pub mounts: Vec<PathBuf>,
+}
+
+/// The definition stored with a task.
+pub(crate) fn definition(rec: &TaskRecord) -> Result<ValidatedTaskDefinition, String> {
+    let def: TaskDefinition = serde_json::from_value(rec.runtime.definition.clone())
+        .map_err(|e| format!("stored task definition is unreadable: {e}"))?;
+    Ok(ValidatedTaskDefinition::from_stored(def))
+}
+
+/// Everything `prepare` needs, gathered on the async side.
+pub(crate) struct PrepareInput {
+    pub task_id: String,
+    pub task_arn: String,
+    pub cluster: String,
+    pub family: String,
+    pub revision: String,
+    pub def: ValidatedTaskDefinition,
+    pub network: Option<TaskNetwork>,
+    pub images: BTreeMap<String, RootFs>,
+}
+
+/// Mounts, writes and generates everything for the shim. Runs on a blocking thread.
+/// On error, what it mounted is unmounted again and the message is the task's
+/// `stoppedReason`.
+pub(crate) fn prepare(engine: &Engine, input: &PrepareInput) -> Result<Prepared, String> {
+    let mut mounts = Vec::new();
+    let result = prepare_inner(engine, input, &mut mounts);
+    if result.is_err() {
+        for m in mounts.iter().rev() {
+            sys::unmount(m);
+        }
+    }
+    result.map(|shim_task| Prepared { shim_task, mounts })
+}
+
+fn prepare_inner(
+    engine: &Engine,
+    input: &PrepareInput,
+    mounts: &mut Vec<PathBuf>,
+) -> Result<ShimTask, String> {
+    let cfg = engine.config();
+    let paths = &cfg.paths;
+    let run_dir = paths.task_run_dir(&input.task_id);
+    let data_dir = paths.task_data_dir(&input.task_id);
+    let def = &input.def;
+    let mode = super::run::network_mode(def);
+    let cgroups = &engine.inner().cgroups;
+    let host_dns = HostDns::read(Path::new("/"));
+
+    let volumes = prepare_volumes(engine, input, &data_dir)?;
+    let mut shim_containers = Vec::new();
+    let mut container_mounts: BTreeMap<String, Vec<BindMount>> = BTreeMap::new();
+
+    for c in def.start_order() {
+        let name = c.name.clone().unwrap_or_default();
+        let image_ref = c.image.clone().unwrap_or_default();
+        let image = input.images.get(&image_ref).ok_or_else(|| {
+            format!("CannotPullContainerError: image {image_ref} was not prepared")
+        })?;
+        let bundle = run_dir.join("containers").join(&name);
+        let rootfs = bundle.join("rootfs");
+        let upper = data_dir.join("containers").join(&name).join("upper");
+        let work = data_dir.join("containers").join(&name).join("work");
+        for d in [&rootfs, &upper, &work, &bundle.join("etc")] {
+            std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        // Only root may look into a container's bundle and rootfs from the host
+        // (setuid binaries in a rootfs must not be reachable by host users).
+        std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700)).ok();
+        sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        mounts.push(rootfs.clone());
+
+        let endpoint = endpoint_for(input.network.as_ref(), &name);
+        let address = endpoint
+            .and_then(|e| e.interface.as_ref())
+            .map(|i| i.private_ipv4_address);
+        let runtime_id = format!("{}-{}", input.task_id, name);
+        let hostname = match (mode, address) {
+            (NetworkMode::Awsvpc, Some(a)) => netfiles::default_hostname(a),
+            (NetworkMode::Host, _) => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "localhost".into()),
+            _ => c
+                .hostname
+                .clone()
+                .unwrap_or_else(|| runtime_id.chars().take(12).collect()),
+        };
+
+        // /etc files.
+        let etc = bundle.join("etc");
+        let dns_servers: Vec<IpAddr> = c
+            .dns_servers
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let resolv = if mode == NetworkMode::Host
+            && dns_servers.is_empty()
+            && c.dns_search_domains.is_empty()
+        {
+            host_dns.resolv_conf.clone()
+        } else {
+            netfiles::resolv_conf(&dns_servers, &c.dns_search_domains, &host_dns)
+                .map_err(|e| e.to_string())?
+        };
+        let extra: Vec<HostsEntry> = c
+            .extra_hosts
+            .iter()
+            .filter_map(|h| {
+                Some(HostsEntry {
+                    ip: h.ip_address.parse().ok()?,
+                    names: vec![h.hostname.clone()],
+                })
+            })
+            .collect();
+        let links = links_for(c, input.network.as_ref());
+        let hosts =
+            netfiles::hosts(Some(&hostname), address, &extra, &links).map_err(|e| e.to_string())?;
+        write(&etc.join("hosts"), &hosts)?;
+        write(&etc.join("resolv.conf"), &resolv)?;
+        write(
+            &etc.join("hostname"),
+            &netfiles::hostname_file(&hostname).map_err(|e| e.to_string())?,
+        )?;
+
+        let plan = container_plan(engine, input, c, &hostname)?;
+        let mut plan = plan;
+        // Mounts: /etc files, declared volumes, volumesFrom, then image VOLUMEs.
+        let mut binds = vec![
+            BindMount {
+                source: etc.join("hosts"),
+                destination: "/etc/hosts".into(),
+                readonly: false,
+            },
+            BindMount {
+                source: etc.join("resolv.conf"),
+                destination: "/etc/resolv.conf".into(),
+                readonly: false,
+            },
+            BindMount {
+                source: etc.join("hostname"),
+                destination: "/etc/hostname".into(),
+                readonly: false,
+            },
+        ];
+        let mut own = Vec::new();
+        for mp in &c.mount_points {
+            let (Some(src), Some(dst)) = (&mp.source_volume, &mp.container_path) else {
+                continue;
+            };
+            let host = volumes.get(src).ok_or_else(|| {
+                format!("CannotCreateContainerError: volume {src} is not defined")
+            })?;
+            own.push(BindMount {
+                source: host.clone(),
+                destination: dst.clone(),
+                readonly: mp.read_only.unwrap_or(false),
+            });
+        }
+        for vf in &c.volumes_from {
+            let Some(from) = &vf.source_container else {
+                continue;
+            };
+            for m in container_mounts.get(from).into_iter().flatten() {
+                let readonly = vf.read_only.unwrap_or(false) || m.readonly;
+                own.push(BindMount {
+                    readonly,
+                    ..m.clone()
+                });
+            }
+        }
+        let image_config = image.config.config().as_ref();
+        for path in image_config
+            .and_then(|ic| ic.volumes().as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if own.iter().any(|m| same_path(&m.destination, path)) {
+                continue;
+            }
+            let digest = hex::encode(sha2::Sha256::digest(path.as_bytes()));
+            let dir = data_dir
+                .join("volumes")
+                .join("_anonymous")
+                .join(&name)
+                .join(&digest[..16]);
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                files::populate_volume(&rootfs, path, &dir).map_err(|e| {
+                    format!("CannotCreateContainerError: populating volume {path}: {e}")
+                })?;
+            }
+            own.push(BindMount {
+                source: dir,
+                destination: path.clone(),
+                readonly: false,
+            });
+        }
+        container_mounts.insert(name.clone(), own.clone());
+        binds.extend(own);
+        plan.mounts = binds;
+
+        let rootfs_files = InRoot::open(&rootfs);
+        let process = spec::process_settings(&plan, image_config, &rootfs_files)
+            .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+        let netns = match endpoint.and_then(|e| e.netns_path.clone()) {
+            Some(p) => Namespace::Join(p),
+            None if mode == NetworkMode::Host => Namespace::Host,
+            None => Namespace::New,
+        };
+        let ns_mode = |m: Option<&str>| {
+            if m == Some("host") {
+                Namespace::Host
+            } else {
+                Namespace::New
+            }
+        };
+        let ctx = SpecContext {
+            rootfs: &rootfs,
+            cgroups_path: cgroups.container_path(&input.task_id, &name),
+            cgroup_version: cgroups.host().version(),
+            network: netns,
+            pid: ns_mode(def.definition().pid_mode.map(|m| m.as_str())),
+            ipc: ns_mode(def.definition().ipc_mode.map(|m| m.as_str())),
+        };
+        let config = spec::generate(&plan, &process, &ctx)
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
+        write_bytes(&bundle.join("config.json"), &bytes)?;
+
+        shim_containers.push(ShimContainer {
+            name: name.clone(),
+            runtime_id,
+            bundle,
+            essential: c.essential.unwrap_or(true),
+            depends_on: c
+                .depends_on
+                .iter()
+                .map(|d| ShimDependency {
+                    container: d.container_name.clone(),
+                    condition: match d.condition {
+                        ContainerCondition::Start => Condition::Start,
+                        ContainerCondition::Complete => Condition::Complete,
+                        ContainerCondition::Success => Condition::Success,
+                        ContainerCondition::Healthy => Condition::Healthy,
+                    },
+                })
+                .collect(),
+            start_timeout_secs: c
+                .start_timeout
+                .map(|t| t.max(1) as u64)
+                .unwrap_or(cfg.default_start_timeout_secs),
+            stop_timeout_secs: c
+                .stop_timeout
+                .map(|t| t.max(0) as u64)
+                .unwrap_or(cfg.default_stop_timeout_secs),
+            stop_signal: image_config
+                .and_then(|ic| ic.stop_signal().as_deref())
+                .and_then(parse_signal)
+                .unwrap_or(libc::SIGTERM),
+            health_check: c.health_check.as_ref().and_then(health_check),
+            log_path: data_dir.join("logs").join(format!("{name}.log")),
+            cgroup_path: cgroups.container_path(&input.task_id, &name),
+            init_process: c
+                .linux_parameters
+                .as_ref()
+                .and_then(|l| l.init_process_enabled)
+                .unwrap_or(false),
+        });
+    }
+
+    Ok(ShimTask {
+        task_id: input.task_id.clone(),
+        cgroup_base: cgroups.base().to_owned(),
+        container_state_root: paths.container_state_dir(),
+        containers: shim_containers,
+        log: cfg.log,
+    })
+}
+
+/// Host directories for every declared volume.
+fn prepare_volumes(
+    engine: &Engine,
+    input: &PrepareInput,
+    data_dir: &Path,
+) -> Result<BTreeMap<String, PathBuf>, String> {
+    let mut out = BTreeMap::new();
+    for v in &input.def.definition().volumes {
+        let name = v.name().to_owned();
+        let dir = match v.kind() {
+            VolumeKind::HostPath(p) => files::prepare_host_path(p)?,
+            VolumeKind::Scratch | VolumeKind::RemoteStandIn => data_dir.join("volumes").join(&name),
+            VolumeKind::Named(cfg) => match cfg.scope() {
+                crate::taskdef::Scope::Task => data_dir.join("volumes").join(&name),
+                crate::taskdef::Scope::Shared => {
+                    let dir = engine
+                        .config()
+                        .paths
+                        .volumes_dir()
+                        .join(&name)
+                        .join("_data");
+                    if !dir.exists() && cfg.autoprovision == Some(false) {
+                        return Err(format!(
+                            "CannotCreateVolumeError: shared volume {name} does not exist and autoprovision is false"
+                        ));
+                    }
+                    dir
+                }
+            },
+        };
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("creating volume {name} at {}: {e}", dir.display()))?;
+        out.insert(name, dir);
+    }
+    Ok(out)
+}
+
+fn container_plan(
+    engine: &Engine,
+    input: &PrepareInput,
+    c: &ContainerDefinition,
+    hostname: &str,
+) -> Result<ContainerPlan, String> {
+    let name = c.name.clone().unwrap_or_default();
+    let mut env: Vec<(String, String)> = Vec::new();
+    for f in &c.environment_files {
+        if let Some(path) = files::local_env_file(&f.value) {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "ResourceInitializationError: failed to read environment file {}: {e}",
+                    path.display()
+                )
+            })?;
+            for (k, v) in files::parse_env_file(&text) {
+                env.retain(|(n, _)| n != &k);
+                env.push((k, v));
+            }
+        }
+    }
+    for kv in &c.environment {
+        if let Some(k) = &kv.name {
+            env.retain(|(n, _)| n != k);
+            env.push((k.clone(), kv.value.clone().unwrap_or_default()));
+        }
+    }
+    let lp = c.linux_parameters.as_ref();
+    let caps = lp.and_then(|l| l.capabilities.as_ref());
+    let mut labels = c.docker_labels.clone();
+    labels.insert("com.amazonaws.ecs.cluster".into(), input.cluster.clone());
+    labels.insert("com.amazonaws.ecs.container-name".into(), name.clone());
+    labels.insert("com.amazonaws.ecs.task-arn".into(), input.task_arn.clone());
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-family".into(),
+        input.family.clone(),
+    );
+    labels.insert(
+        "com.amazonaws.ecs.task-definition-version".into(),
+        input.revision.clone(),
+    );
+    let no_new_privs_off = c
+        .docker_security_options
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case("no-new-privileges:false"));
+    let devices = lp
+        .map(|l| l.devices.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|d| device(&d.host_path, d.container_path.as_deref(), &d.permissions))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ContainerPlan {
+        name,
+        entry_point: c.entry_point.clone(),
+        command: c.command.clone(),
+        environment: env,
+        working_directory: c.working_directory.clone(),
+        user: c.user.clone(),
+        hostname: hostname.to_owned(),
+        readonly_rootfs: c.readonly_root_filesystem.unwrap_or(false),
+        privileged: c.privileged.unwrap_or(false),
+        cap_add: caps.map(|k| k.add.clone()).unwrap_or_default(),
+        cap_drop: caps.map(|k| k.drop.clone()).unwrap_or_default(),
+        no_new_privileges: !no_new_privs_off,
+        ulimits: c
+            .ulimits
+            .iter()
+            .map(|u| Rlimit {
+                name: u.name.as_str().to_owned(),
+                soft: u.soft_limit.max(0) as u64,
+                hard: u.hard_limit.max(0) as u64,
+            })
+            .collect(),
+        tmpfs: lp
+            .map(|l| l.tmpfs.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| TmpfsMount {
+                container_path: t.container_path.clone(),
+                size_mib: t.size.max(1) as u64,
+                options: t.mount_options.clone(),
+            })
+            .collect(),
+        shm_size_mib: lp
+            .and_then(|l| l.shared_memory_size)
+            .map(|s| s.max(1) as u64),
+        sysctls: c
+            .system_controls
+            .iter()
+            .filter_map(|s| Some((s.namespace.clone()?, s.value.clone().unwrap_or_default())))
+            .collect(),
+        labels,
+        cpu_units: c.cpu.map(|u| u.max(0) as u32),
+        memory_mib: c.memory.map(|m| m.max(0) as u64),
+        memory_reservation_mib: c.memory_reservation.map(|m| m.max(0) as u64),
+        max_swap_mib: lp.and_then(|l| l.max_swap).map(|s| s.max(0) as u64),
+        swappiness: lp
+            .and_then(|l| l.swappiness)
+            .map(|s| s.clamp(0, 100) as u64),
+        pids_limit: Some(engine.config().pids_limit),
+        devices,
+        mounts: Vec::new(),
+        terminal: false,
+    })
+}
+
+fn device(
+    host_path: &str,
+    container_path: Option<&str>,
+    permissions: &[crate::taskdef::DeviceCgroupPermission],
+) -> Result<DeviceMapping, String> {
+    use nix::sys::stat::{SFlag, major, minor, stat};
+    let st = stat(host_path).map_err(|e| format!("linuxParameters.devices: {host_path}: {e}"))?;
+    let kind = match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFCHR => 'c',
+        SFlag::S_IFBLK => 'b',
+        _ => {
+            return Err(format!(
+                "linuxParameters.devices: {host_path} is not a device"
+            ));
+        }
+    };
+    let access = if permissions.is_empty() {
+        "rwm".to_owned()
+    } else {
+        permissions.iter().map(|p| &p.as_str()[..1]).collect()
+    };
+    Ok(DeviceMapping {
+        host_path: host_path.into(),
+        container_path: container_path.unwrap_or(host_path).to_owned(),
+        kind,
+        major: major(st.st_rdev) as i64,
+        minor: minor(st.st_rdev) as i64,
+        access,
+        file_mode: st.st_mode & 0o777,
+    })
+}
+
+fn health_check(h: &crate::taskdef::HealthCheck) -> Option<ShimHealthCheck> {
+    let argv = match h.command.split_first() {
+        Some((first, rest)) if first == "CMD" => rest.to_vec(),
+        Some((first, rest)) if first == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
+        // A bare command is run through the shell, as the ECS agent does.
+        Some(_) => vec!["/bin/sh".into(), "-c".into(), h.command.join(" ")],
+        None => return None,
+    };
+    if argv.is_empty() {
+        return None;
+    }
+    Some(ShimHealthCheck {
+        argv,
+        interval_secs: h.interval.unwrap_or(30).max(1) as u64,
+        timeout_secs: h.timeout.unwrap_or(5).max(1) as u64,
+        retries: h.retries.unwrap_or(3).max(1) as u32,
+        start_period_secs: h.start_period.unwrap_or(0).max(0) as u64,
+    })
+}
+
+/// A signal named as in an image's StopSignal: `SIGQUIT`, `QUIT` or `3`.
+pub(crate) fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Some(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|s| s as i32)
+}
+
+fn endpoint_for<'a>(
+    net: Option<&'a TaskNetwork>,
+    container: &str,
+) -> Option<&'a berth_netns::Endpoint> {
+    let net = net?;
+    net.endpoints
+        .iter()
+        .find(|e| e.name == container)
+        .or_else(|| net.endpoints.iter().find(|e| e.name == "task"))
+}
+
+/// `/etc/hosts` lines for `links` (bridge mode): `name:alias` of another container.
+fn links_for(c: &ContainerDefinition, net: Option<&TaskNetwork>) -> Vec<HostsEntry> {
+    let Some(net) = net else { return Vec::new() };
+    c.links
+        .iter()
+        .filter_map(|l| {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let ip: Ipv4Addr = net
+                .endpoints
+                .iter()
+                .find(|e| e.name == target)?
+                .interface
+                .as_ref()?
+                .private_ipv4_address;
+            let mut names = vec![alias.to_owned()];
+            if alias != target {
+                names.push(target.to_owned());
+            }
+            Some(HostsEntry {
+                ip: IpAddr::V4(ip),
+                names,
+            })
+        })
+        .collect()
+}
+
+fn same_path(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    write_bytes(path, text.as_bytes())
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_signals_parse_in_every_docker_form() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("quit"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("9"), Some(9));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+
+    #[test]
+    fn health_checks_map_both_command_forms_with_ecs_defaults() {
+        let hc = |cmd: &[&str]| crate::taskdef::HealthCheck {
+            command: cmd.iter().map(|s| s.to_string()).collect(),
+            interval: None,
+            timeout: None,
+            retries: None,
+            start_period: None,
+        };
+        let h = health_check(&hc(&["CMD", "test", "-f", "/x"])).unwrap();
+        assert_eq!(h.argv, ["test", "-f", "/x"]);
+        assert_eq!(
+            (
+                h.interval_secs,
+                h.timeout_secs,
+                h.retries,
+                h.start_period_secs
+            ),
+            (30, 5, 3, 0)
+        );
+        let h = health_check(&hc(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap();
+        assert_eq!(h.argv, ["/bin/sh", "-c", "curl -f localhost || exit 1"]);
+    }
+}

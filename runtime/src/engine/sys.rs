@@ -1,0 +1,73 @@
+//! The engine's mount calls: overlayfs rootfs, bind mounts, unmounting. Everything
+//! here runs on blocking threads.
+
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+/// Mounts an overlayfs at `target`: `lower` top layer first, `upper` and `work` on the
+/// same filesystem.
+pub(crate) fn mount_overlay(
+    lower: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> std::io::Result<()> {
+    if lower.is_empty() {
+        return Err(std::io::Error::other(
+            "an image without layers has no filesystem",
+        ));
+    }
+    let lowers: Vec<String> = lower.iter().map(|p| escape(&p.to_string_lossy())).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        escape(&upper.to_string_lossy()),
+        escape(&work.to_string_lossy())
+    );
+    if data.len() >= 4096 {
+        return Err(std::io::Error::other(format!(
+            "overlay mount options are {} bytes, more than the kernel's page-size limit",
+            data.len()
+        )));
+    }
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| std::io::Error::other(format!("mounting overlay at {}: {e}", target.display())))
+}
+
+/// overlayfs option values separate with `,` and `:`; escape them as the kernel reads.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace(',', "\\,")
+        .replace(':', "\\:")
+}
+
+/// Unmounts `target` (lazily, so a busy mount still goes away), ignoring "not mounted".
+pub(crate) fn unmount(target: &Path) {
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => tracing::warn!(path = %target.display(), error = %e, "unmounting"),
+    }
+}
+
+/// Mount points listed in `/proc/self/mountinfo` at or below `dir`, deepest first.
+pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    v.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    v.dedup();
+    v
+}
