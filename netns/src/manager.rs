@@ -24,6 +24,7 @@ use crate::nft::NftSocket;
 use crate::pool::{Pool, Pooled};
 use crate::ports::{self, PortError, PortHold, Protocol};
 use crate::route::{RouteError, Rtnl, VethSpec};
+use crate::sys;
 use crate::sysctl::{Sysctl, SysctlError};
 use crate::types::{
     Endpoint, NetworkBinding, NetworkInterface, NetworkMode, TaskNetwork, TaskNetworkRequest,
@@ -524,6 +525,19 @@ impl NetworkManager {
         inside.set_up(eth0.index, TASK_INTERFACE)?;
         inside.add_address(eth0.index, TASK_INTERFACE, addr, self.subnet.net(), false)?;
         inside.add_default_route(self.subnet.gateway())?;
+        // Apply the carrier changes of both ends (and of the bridge) now rather than when the
+        // kernel's link-watch worker gets to them, so that the task is reachable the moment
+        // setup returns.
+        let synced = sys::inet_socket()
+            .and_then(|host_sock| {
+                sys::sync_link(host_sock.as_fd(), &host_name)?;
+                // the bridge's own carrier comes back with its first port
+                sys::sync_link(host_sock.as_fd(), &self.config.bridge)
+            })
+            .and_then(|_| sys::sync_link(ns.inet.as_fd(), TASK_INTERFACE));
+        if let Err(e) = synced {
+            tracing::debug!(interface = %host_name, error = %e, "could not apply the link state at once");
+        }
         Ok(NetworkInterface {
             attachment_id: ids::random_uuid(),
             network_interface_id: ids::random_eni_id(),

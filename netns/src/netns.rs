@@ -9,6 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -66,6 +67,9 @@ pub enum InsideError {
     /// A netlink operation.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// Opening a socket.
+    #[error("open a socket")]
+    Socket(#[source] io::Error),
 }
 
 impl NetnsError {
@@ -81,6 +85,7 @@ impl NetnsError {
             NetnsError::Inside { source, .. } => match &**source {
                 InsideError::Sysctl(e) => e.class(),
                 InsideError::Route(e) => e.class(),
+                InsideError::Socket(_) => ErrorKind::Internal,
             },
             NetnsError::Thread { .. } => ErrorKind::Internal,
         }
@@ -138,12 +143,13 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A new namespace: the open namespace file (for creating a veth peer inside it) and a netlink
-/// socket bound to it.
+/// A new namespace: the open namespace file (for creating a veth peer inside it), and a
+/// netlink socket and an inet socket bound to it.
 #[derive(Debug)]
 pub(crate) struct NewNamespace {
     pub(crate) file: File,
     pub(crate) rtnl: Rtnl,
+    pub(crate) inet: std::os::fd::OwnedFd,
 }
 
 /// Creates a network namespace bind-mounted at `path`, with `lo` up and IPv6 router
@@ -169,11 +175,11 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
     let target = path.to_owned();
     let joined = thread::Builder::new()
         .name("berth-netns".into())
-        .spawn(move || -> Result<Rtnl, NetnsError> {
+        .spawn(move || -> Result<(Rtnl, OwnedFd), NetnsError> {
             sys::unshare_net().map_err(io_err("unshare network namespace for", &target))?;
             sys::bind_mount(Path::new("/proc/thread-self/ns/net"), &target)
                 .map_err(io_err("bind-mount network namespace on", &target))?;
-            let inside = || -> Result<Rtnl, InsideError> {
+            let inside = || -> Result<(Rtnl, OwnedFd), InsideError> {
                 let sysctl = Sysctl::default();
                 // `default` is what interfaces created later inherit; `all` is not consulted
                 // for accept_ra, and every /proc/sys lookup costs more as namespaces accumulate
@@ -181,7 +187,7 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
                 let mut rtnl = Rtnl::open()?;
                 // a fresh namespace has only lo, and it is always index 1
                 rtnl.set_up(1, "lo")?;
-                Ok(rtnl)
+                Ok((rtnl, sys::inet_socket().map_err(InsideError::Socket)?))
             };
             inside().map_err(|e| NetnsError::Inside {
                 path: target.clone(),
@@ -193,8 +199,8 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
             detail: e.to_string(),
         })?
         .join();
-    let rtnl = match joined {
-        Ok(Ok(rtnl)) => rtnl,
+    let (rtnl, inet) = match joined {
+        Ok(Ok(sockets)) => sockets,
         Ok(Err(e)) => {
             let _ = remove(path);
             return Err(e);
@@ -208,7 +214,7 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
         }
     };
     match File::open(path) {
-        Ok(file) => Ok(NewNamespace { file, rtnl }),
+        Ok(file) => Ok(NewNamespace { file, rtnl, inet }),
         Err(e) => {
             let _ = remove(path);
             Err(io_err("open", path)(e))

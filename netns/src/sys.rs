@@ -1,12 +1,13 @@
 //! The raw system calls of this crate, in one place: namespace switches, bind mounts, and the
 //! sockets that hold host ports.
 //!
-//! Everything goes through `nix`'s safe wrappers, so this module has no `unsafe` of its own.
-//! Callers wrap the returned `io::Error`s with the thing they were working on.
+//! Everything goes through `nix`'s safe wrappers except one ioctl, [`sync_link`], the only
+//! `unsafe` of the crate. Callers wrap the returned `io::Error`s with the thing they were
+//! working on.
 
 use std::io;
 use std::net::SocketAddrV4;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -76,4 +77,59 @@ pub(crate) fn bind_port_hold(protocol: Protocol, addr: SocketAddrV4) -> io::Resu
     let fd = socket::socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)?;
     socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
     Ok(fd)
+}
+
+/// An `AF_INET` datagram socket in the calling thread's network namespace, for [`sync_link`].
+pub(crate) fn inet_socket() -> io::Result<OwnedFd> {
+    socket::socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)
+}
+
+/// `struct ethtool_value` of `<linux/ethtool.h>`.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// `ETHTOOL_GLINK`: get the link state.
+const ETHTOOL_GLINK: u32 = 0x0000_000a;
+
+/// Makes the kernel apply the pending carrier change of interface `name` (in the namespace of
+/// `sock`) now, and returns whether the link is up.
+///
+/// A carrier change is applied by the kernel's link-watch worker, asynchronously: until it has
+/// run, a new veth drops what it is given to send and its bridge port stays disabled, so the
+/// first packets of a task that was just set up can be lost (and an ARP retried only after a
+/// second). `ETHTOOL_GLINK` runs that worker for the device synchronously.
+pub(crate) fn sync_link(sock: BorrowedFd<'_>, name: &str) -> io::Result<bool> {
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_GLINK,
+        data: 0,
+    };
+    // SAFETY: `ifreq` is plain old data (a byte array and a union of integers and pointers),
+    // for which all-zero bytes are a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.as_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (dst, src) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = libc::c_char::from_ne_bytes([*src]);
+    }
+    req.ifr_ifru.ifru_data = (&raw mut value).cast();
+    // SAFETY: `sock` is an open socket for the duration of the call; `req` is a valid,
+    // NUL-terminated `ifreq` whose data pointer refers to `value`, an `ethtool_value` that
+    // lives on this stack frame until the call returns, which is all SIOCETHTOOL reads and
+    // writes.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &raw mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.data != 0)
 }

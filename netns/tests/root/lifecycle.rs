@@ -384,6 +384,7 @@ fn a_udp_client_follows_the_port_to_the_next_task() {
             ))
             .unwrap();
         let srv_a = udp_server(&h.netns_path("udpa"), 5300, "A");
+        // the very first datagram gets through: the link is usable when setup returns
         assert_eq!(ask().as_deref(), Some("A"));
 
         // Without forgetting the old conntrack entry, the client's flow stays DNATed to the
