@@ -1,0 +1,350 @@
+//! Running ECS task definitions through `berth daemon`: the process settings, exit
+//! semantics, cgroup limits and cleanup of issue 3, on the real kernel.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::daemon::{APPLETS, Daemon, busybox_layout};
+use berth_tests::require_e2e;
+use serde_json::{Value, json};
+
+fn setup() -> (Daemon, String) {
+    let d = Daemon::start();
+    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    (d, image)
+}
+
+fn container(name: &str, image: &str, command: &str) -> Value {
+    json!({"name": name, "image": image, "memory": 64, "entryPoint": ["sh", "-c"], "command": [command]})
+}
+
+fn logs(d: &Daemon, id: &str, container: &str) -> String {
+    let out = d.cli(&["logs", id, container]);
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+#[test]
+fn the_seed_sample_web_page_is_served_on_the_published_port() {
+    require_e2e!();
+    let (d, image) = setup();
+    // The ECS sample task from the seed documents, on busybox httpd.
+    let td = d.register(json!({
+        "family": "sample-fargate-app",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "256",
+        "memory": "512",
+        "containerDefinitions": [{
+            "name": "fargate-app",
+            "image": image,
+            "essential": true,
+            "portMappings": [{"containerPort": 80, "hostPort": 80, "protocol": "tcp"}],
+            "entryPoint": ["sh", "-c"],
+            "command": ["mkdir -p /www && echo '<html><head><title>Amazon ECS Sample App</title></head><body><h1>Amazon ECS Sample App</h1><p>Your application is now running on a container in Amazon ECS.</p></body></html>' > /www/index.html && httpd -f -p 80 -h /www"]
+        }]
+    }));
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    assert_eq!(t["containers"][0]["networkBindings"][0]["hostPort"], 80);
+    let mut page = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let out = d
+            .host
+            .output(
+                "busybox",
+                &["wget", "-q", "-O", "-", "http://127.0.0.1:80/"],
+            )
+            .unwrap();
+        page = String::from_utf8_lossy(&out.stdout).into_owned();
+        if page.contains("Amazon ECS Sample App") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        page.contains("Your application is now running"),
+        "page: {page:?}\n{}",
+        d.log()
+    );
+    d.kill_task(&id);
+    d.wait_stopped(&id, Duration::from_secs(30));
+    d.assert_clean();
+}
+
+#[test]
+fn process_settings_from_the_definition_are_applied_inside_the_container() {
+    require_e2e!();
+    let (d, image) = setup();
+    let td = d.register(json!({
+        "family": "settings",
+        "containerDefinitions": [{
+            "name": "c",
+            "image": image,
+            "memory": 64,
+            "entryPoint": ["sh", "-c"],
+            "command": ["echo cwd=$(pwd); echo uid=$(id -u) gid=$(id -g); echo greeting=$GREETING; echo host=$(hostname); touch /probe 2>/dev/null && echo rw || echo ro; touch /tmp/x && echo tmp-ok"],
+            "environment": [{"name": "GREETING", "value": "hello world"}],
+            "workingDirectory": "/tmp",
+            "user": "nobody",
+            "readonlyRootFilesystem": true,
+            "linuxParameters": {"tmpfs": [{"containerPath": "/tmp", "size": 16}]}
+        }]
+    }));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
+    let out = logs(&d, &id, "c");
+    assert!(out.contains("cwd=/tmp"), "{out}");
+    assert!(out.contains("uid=65534 gid=65534"), "{out}");
+    assert!(out.contains("greeting=hello world"), "{out}");
+    assert!(out.contains("host=ip-"), "{out}");
+    assert!(
+        out.contains("\nro") || out.starts_with("ro"),
+        "root should be read-only: {out}"
+    );
+    assert!(out.contains("tmp-ok"), "{out}");
+    d.assert_clean();
+}
+
+#[test]
+fn exit_codes_propagate_and_essential_exit_stops_the_task() {
+    require_e2e!();
+    let (d, image) = setup();
+    let td = d.register(json!({"family": "exit7", "containerDefinitions": [container("main", &image, "echo bye; exit 7")]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["containers"][0]["exitCode"], 7);
+    assert_eq!(t["stopCode"], "EssentialContainerExited");
+    assert_eq!(t["stoppedReason"], "Essential container in task exited");
+    assert_eq!(t["desiredStatus"], "STOPPED");
+    for k in [
+        "createdAt",
+        "pullStartedAt",
+        "pullStoppedAt",
+        "startedAt",
+        "stoppingAt",
+        "executionStoppedAt",
+        "stoppedAt",
+    ] {
+        assert!(t[k].is_number(), "{k} missing: {t:#}");
+    }
+    let order: Vec<f64> = [
+        "createdAt",
+        "pullStartedAt",
+        "pullStoppedAt",
+        "startedAt",
+        "stoppingAt",
+        "stoppedAt",
+    ]
+    .iter()
+    .map(|k| t[k].as_f64().unwrap())
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "timestamps out of order: {order:?}"
+    );
+    // `berth run` in the foreground exits with the essential container's code.
+    let out = d.cli(&["run", "exit7"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("main | bye"));
+    d.assert_clean();
+}
+
+#[test]
+fn a_container_over_its_memory_limit_is_oom_killed_with_the_ecs_reason() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut c = container("hog", &image, "exec tail /dev/zero");
+    c["memory"] = json!(16);
+    let td = d.register(json!({"family": "oom", "containerDefinitions": [c]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["containers"][0]["exitCode"], 137, "{t:#}");
+    assert_eq!(
+        t["containers"][0]["reason"],
+        "OutOfMemoryError: Container killed due to memory usage"
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn cpu_shares_split_a_contended_cpu_about_four_to_one() {
+    require_e2e!();
+    let (d, image) = setup();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let usage = if cgroup_v2() {
+        "$(grep usage_usec /sys/fs/cgroup/cpu.stat | cut -d' ' -f2)"
+    } else {
+        "$(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 ))"
+    };
+    // Each container runs one busy loop per CPU, so the two together oversubscribe every
+    // CPU and the scheduler must split time by weight.
+    let script = format!(
+        "for i in $(seq {cpus}); do (while :; do :; done) & done; sleep 1; a={usage}; sleep 3; b={usage}; echo usage=$((b - a)); kill $(jobs -p) 2>/dev/null; exit 0"
+    );
+    let mut big = container("big", &image, &script);
+    big["cpu"] = json!(1024);
+    big["essential"] = json!(false);
+    let mut small = container("small", &image, &script);
+    small["cpu"] = json!(256);
+    let td = d.register(json!({"family": "shares", "containerDefinitions": [big, small]}));
+    let id = d.run_task(&td);
+    d.wait_stopped(&id, Duration::from_secs(60));
+    let parse = |name: &str| -> f64 {
+        let out = logs(&d, &id, name);
+        out.lines()
+            .find_map(|l| l.strip_prefix("usage="))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+    };
+    let ratio = parse("big") / parse("small");
+    assert!(
+        (3.0..=5.0).contains(&ratio),
+        "cpu time ratio {ratio:.2} outside 3..5"
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn memory_limits_and_reservations_are_visible_in_the_container_cgroup() {
+    require_e2e!();
+    let (d, image) = setup();
+    let files = if cgroup_v2() {
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.low /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/pids.max"
+    } else {
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.soft_limit_in_bytes /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/pids/pids.max"
+    };
+    let mut c = container("c", &image, files);
+    c["memory"] = json!(96);
+    c["memoryReservation"] = json!(48);
+    c["cpu"] = json!(512);
+    let td = d.register(
+        json!({"family": "limits", "memory": "256", "cpu": "1024", "containerDefinitions": [c]}),
+    );
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{}", logs(&d, &id, "c"));
+    let out = logs(&d, &id, "c");
+    let lines: Vec<&str> = out.lines().collect();
+    let cpu = if cgroup_v2() { "50" } else { "512" };
+    assert_eq!(
+        lines,
+        [
+            (96u64 << 20).to_string().as_str(),
+            (48u64 << 20).to_string().as_str(),
+            cpu,
+            "4096"
+        ],
+        "{out}"
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn a_container_ignoring_sigterm_is_killed_after_its_stop_timeout_not_before() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut c = container(
+        "stubborn",
+        &image,
+        "trap '' TERM; echo ready; while true; do sleep 1; done",
+    );
+    c["stopTimeout"] = json!(3);
+    let td = d.register(json!({"family": "stubborn", "containerDefinitions": [c]}));
+    let id = d.run_task(&td);
+    d.wait_running(&id);
+    let asked = Instant::now();
+    d.ok(
+        "StopTask",
+        json!({"task": id, "reason": "testing stopTimeout"}),
+    );
+    let t = d.wait_stopped(&id, Duration::from_secs(30));
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "killed before stopTimeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(t["containers"][0]["exitCode"], 137);
+    assert_eq!(t["stopCode"], "UserInitiated");
+    assert_eq!(t["stoppedReason"], "testing stopTimeout");
+    d.assert_clean();
+}
+
+#[test]
+fn a_non_essential_container_exit_leaves_the_task_running() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut side = container("side", &image, "exit 3");
+    side["essential"] = json!(false);
+    let main = container("main", &image, "sleep 600");
+    let td = d.register(json!({"family": "nonessential", "containerDefinitions": [side, main]}));
+    let id = d.run_task(&td);
+    let t = d.wait_task(&id, Duration::from_secs(60), "side stopped", |t| {
+        t["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "side" && c["lastStatus"] == "STOPPED")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t2 = d.describe(&id);
+    assert_eq!(t2["lastStatus"], "RUNNING", "{t:#}");
+    let side = t2["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "side")
+        .unwrap()
+        .clone();
+    assert_eq!(side["exitCode"], 3);
+    d.kill_task(&id);
+    d.wait_stopped(&id, Duration::from_secs(30));
+    d.assert_clean();
+}
+
+#[test]
+fn a_bad_entrypoint_fails_the_task_to_start() {
+    require_e2e!();
+    let (d, image) = setup();
+    let td = d.register(json!({"family": "badentry", "containerDefinitions": [{"name": "c", "image": image, "memory": 32, "entryPoint": ["/no/such/program"]}]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "TaskFailedToStart");
+    let reason = t["stoppedReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CannotStartContainerError:") && reason.contains("/no/such/program"),
+        "{reason}"
+    );
+    d.assert_clean();
+}
+
+#[test]
+fn an_image_that_cannot_be_pulled_fails_the_task_with_the_pull_error() {
+    require_e2e!();
+    let (d, _image) = setup();
+    let td = d.register(json!({"family": "nopull", "containerDefinitions": [{"name": "c", "image": "oci-layout:/nonexistent/layout:latest", "memory": 32}]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "TaskFailedToStart");
+    assert!(
+        t["stoppedReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("CannotPullContainerError:"),
+        "{t:#}"
+    );
+    d.assert_clean();
+}
