@@ -174,9 +174,48 @@ impl RegistryError {
 }
 
 /// The registry client. Cheap to clone.
-#[derive(Debug, Clone)]
+///
+/// oci-client clients (each with its HTTP connection pool, TLS roots and token cache)
+/// are kept and reused: one for anonymous access to any registry, built in the
+/// background as soon as the `RegistryClient` exists (loading the system's TLS roots
+/// takes tens of milliseconds), and one per registry and set of credentials, so that
+/// credentials are only ever stored in a client used for their own registry.
+#[derive(Clone)]
 pub struct RegistryClient {
     config: Arc<ClientConfig>,
+    anonymous: Arc<std::sync::OnceLock<oci_client::Client>>,
+    with_credentials: Arc<std::sync::Mutex<std::collections::HashMap<u64, oci_client::Client>>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An oci-client client for `config`: HTTPS except for the insecure registries.
+fn build_client(config: &ClientConfig) -> oci_client::Client {
+    let insecure: Vec<String> = config
+        .insecure_registries
+        .iter()
+        .map(|r| {
+            if r == crate::reference::DOCKER_HUB {
+                "index.docker.io".to_owned()
+            } else {
+                r.clone()
+            }
+        })
+        .collect();
+    oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::HttpsExcept(insecure),
+        platform_resolver: None,
+        connect_timeout: Some(config.connect_timeout),
+        read_timeout: Some(config.read_timeout),
+        user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")),
+        ..Default::default()
+    })
 }
 
 /// A connection to one repository with its credentials: everything needed to fetch
@@ -226,9 +265,57 @@ impl RegistryClient {
     /// A client with `config`. Installs the TLS crypto provider if none is.
     pub fn new(config: ClientConfig) -> RegistryClient {
         crate::install_crypto_provider();
-        RegistryClient {
+        let client = RegistryClient {
             config: Arc::new(config),
+            anonymous: Arc::default(),
+            with_credentials: Arc::default(),
+        };
+        let (cell, config) = (client.anonymous.clone(), client.config.clone());
+        let _ = std::thread::Builder::new()
+            .name("berth-registry-init".into())
+            .spawn(move || {
+                cell.get_or_init(|| build_client(&config));
+            });
+        client
+    }
+
+    async fn oci_client(&self, registry: &str, auth: &RegistryAuth) -> oci_client::Client {
+        let config = self.config.clone();
+        if *auth == RegistryAuth::Anonymous {
+            let cell = self.anonymous.clone();
+            return tokio::task::spawn_blocking(move || {
+                cell.get_or_init(|| build_client(&config)).clone()
+            })
+            .await
+            .expect("building an HTTP client does not panic");
         }
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            registry.hash(&mut h);
+            match auth {
+                RegistryAuth::Basic(u, p) => (1u8, u, p).hash(&mut h),
+                RegistryAuth::Bearer(t) => (2u8, t).hash(&mut h),
+                RegistryAuth::Anonymous => 0u8.hash(&mut h),
+            }
+            h.finish()
+        };
+        if let Some(c) = self
+            .with_credentials
+            .lock()
+            .expect("not poisoned")
+            .get(&key)
+        {
+            return c.clone();
+        }
+        let client = tokio::task::spawn_blocking(move || build_client(&config))
+            .await
+            .expect("building an HTTP client does not panic");
+        let mut map = self.with_credentials.lock().expect("not poisoned");
+        if map.len() >= 64 {
+            map.clear();
+        }
+        map.entry(key).or_insert(client).clone()
     }
 
     /// The settings.
@@ -273,21 +360,8 @@ impl RegistryClient {
     async fn session(&self, reference: &Reference) -> Result<Session, RegistryError> {
         let auth = self.credentials(reference).await?;
         let oci_ref = reference.to_oci();
-        let api_host = oci_ref.resolve_registry().to_owned();
         let insecure = self.is_insecure(reference.registry());
-        let protocol = if insecure {
-            oci_client::client::ClientProtocol::HttpsExcept(vec![api_host])
-        } else {
-            oci_client::client::ClientProtocol::Https
-        };
-        let client = oci_client::Client::new(oci_client::client::ClientConfig {
-            protocol,
-            platform_resolver: None,
-            connect_timeout: Some(self.config.connect_timeout),
-            read_timeout: Some(self.config.read_timeout),
-            user_agent: concat!("berth/", env!("CARGO_PKG_VERSION")),
-            ..Default::default()
-        });
+        let client = self.oci_client(reference.registry(), &auth).await;
         Ok(Session {
             client,
             reference: oci_ref,
@@ -516,14 +590,29 @@ impl Session {
         // By digest only: a descriptor's `urls` are never handed to oci-client.
         let digest = desc.digest.to_string();
         let what = format!("blob {digest}");
-        let sized = self
-            .client
-            .pull_blob_stream(&self.reference, digest.as_str())
-            .await
-            .map_err(|e| self.map_err(&what, e))?;
+        // A `Range: bytes=0-` request gets the whole blob as 206 without oci-client
+        // hashing it a second time (the content store hashes every byte anyway); a
+        // registry that ignores ranges answers 200 and oci-client verifies as usual.
+        let stream = if desc.size > 0 {
+            match self
+                .client
+                .pull_blob_stream_partial(&self.reference, digest.as_str(), 0, None)
+                .await
+                .map_err(|e| self.map_err(&what, e))?
+            {
+                oci_client::client::BlobResponse::Full(s)
+                | oci_client::client::BlobResponse::Partial(s) => s.stream,
+            }
+        } else {
+            self.client
+                .pull_blob_stream(&self.reference, digest.as_str())
+                .await
+                .map_err(|e| self.map_err(&what, e))?
+                .stream
+        };
         let limit = desc.size;
         let mut seen = 0u64;
-        let stream = sized.stream.map(move |chunk| {
+        let stream = stream.map(move |chunk| {
             let chunk = chunk?;
             seen += chunk.len() as u64;
             if seen > limit {

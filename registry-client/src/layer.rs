@@ -6,9 +6,13 @@
 //! applied to a snapshot directory by the safe unpacker:
 //!
 //! ```text
-//! registry stream ─▶ ingest file + blob sha256 ─▶ inflate ─▶ diffID sha256 ─▶ unpack
-//!   (tokio task)      (blocking thread: everything right of the arrow)
+//! registry ──▶ ingest stage ─────────────────▶ unpack stage
+//! (tokio)      blob sha256, ingest file        inflate ─▶ diffID sha256 ─▶ unpack
+//!              (blocking thread)               (its own thread)
 //! ```
+//!
+//! The two stages run on separate threads joined by a bounded channel of chunks, so
+//! hashing and writing the blob overlap with decompressing and unpacking it.
 //!
 //! The blob is committed only if its size and digest match the descriptor; the
 //! snapshot directory is only *valid* if, in addition, the uncompressed stream hashes
@@ -156,16 +160,9 @@ pub async fn fetch_layer(
             layer: layer.clone(),
             source,
         })?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let worker = tokio::task::spawn_blocking(move || {
-        process(
-            ChannelReader {
-                rx,
-                chunk: Bytes::new(),
-            },
-            BlobSink::Ingest(ingest),
-            &job,
-        )
+        pipeline(move || rx.blocking_recv(), BlobSink::Ingest(ingest), &job)
     });
     let mut received = 0u64;
     while let Some(item) = stream.next().await {
@@ -189,26 +186,42 @@ pub async fn fetch_layer(
 
 /// Processes one layer from a local reader (an archive member or a committed blob).
 pub fn apply_layer(
-    reader: impl Read,
+    mut reader: impl Read,
     sink: BlobSink,
     job: &LayerJob,
 ) -> Result<LayerOutcome, LayerError> {
-    process(reader, sink, job)
+    pipeline(
+        move || {
+            let mut buf = vec![0u8; BUF];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => return None,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        return Some(Ok(Bytes::from(buf)));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+        },
+        sink,
+        job,
+    )
 }
 
-/// Reads `bytes` chunks from the network task.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+/// Reads the chunks the ingest stage forwards.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<Bytes>,
     chunk: Bytes,
 }
 
-impl Read for ChannelReader {
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.chunk.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.chunk = b,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
+            match self.rx.recv() {
+                Ok(b) => self.chunk = b,
+                Err(_) => return Ok(0),
             }
         }
         let n = buf.len().min(self.chunk.len());
@@ -217,70 +230,68 @@ impl Read for ChannelReader {
     }
 }
 
-/// Passes bytes through while feeding the blob sink; remembers the first read error.
-struct Tee<R> {
-    inner: R,
+/// Two threads: this one writes and hashes the blob (the ingest stage) and forwards
+/// every chunk to a second one that decompresses, hashes the diff and unpacks. When
+/// the unpacker stops early (an error), ingesting goes on to the end so that a wrong
+/// blob is reported as such.
+fn pipeline(
+    mut next: impl FnMut() -> Option<io::Result<Bytes>>,
     sink: BlobSink,
-    hasher: Option<Hasher>,
-    count: u64,
-    read_error: Option<String>,
-    sink_error: Option<io::Error>,
-}
-
-impl<R: Read> Read for Tee<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                if self.read_error.is_none() {
-                    self.read_error = Some(error_chain(&e));
-                }
-                return Err(e);
-            }
-        };
-        self.count += n as u64;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n]);
-        }
-        if let BlobSink::Ingest(w) = &mut self.sink
-            && let Err(e) = io::Write::write_all(w, &buf[..n])
-        {
-            let msg = e.to_string();
-            self.sink_error = Some(e);
-            return Err(io::Error::other(msg));
-        }
-        Ok(n)
-    }
-}
-
-fn process(reader: impl Read, sink: BlobSink, job: &LayerJob) -> Result<LayerOutcome, LayerError> {
+    job: &LayerJob,
+) -> Result<LayerOutcome, LayerError> {
     let layer = job.desc.digest.clone();
-    let hasher = match &sink {
-        BlobSink::Verify(d, _) => Some(Hasher::new(d.algorithm())),
-        _ => None,
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Bytes>(CHANNEL_CHUNKS);
+    let (mut sink, mut hasher) = match sink {
+        BlobSink::Verify(d, size) => {
+            let h = Hasher::new(d.algorithm());
+            (BlobSink::Verify(d, size), Some(h))
+        }
+        other => (other, None),
     };
-    let mut tee = Tee {
-        inner: reader,
-        sink,
-        hasher,
-        count: 0,
-        read_error: None,
-        sink_error: None,
-    };
-    let mut compression = Compression::None;
-    let result = unpack_stream(&mut tee, job, &mut compression);
-    if result.is_err() {
-        // Hash the rest so that a wrong blob is reported as such.
-        let _ = io::copy(&mut tee, &mut io::sink());
-    }
-    let Tee {
-        sink,
-        hasher,
-        count,
-        read_error,
-        sink_error,
-        ..
-    } = tee;
+    let (result, compression, count, read_error, sink_error) = std::thread::scope(|scope| {
+        let unpacker = std::thread::Builder::new()
+            .name("berth-unpack".into())
+            .spawn_scoped(scope, move || {
+                let mut compression = Compression::None;
+                let r = unpack_stream(
+                    ChunkReader {
+                        rx,
+                        chunk: Bytes::new(),
+                    },
+                    job,
+                    &mut compression,
+                );
+                (r, compression)
+            })
+            .expect("spawning the unpack thread");
+        let (mut count, mut read_error, mut sink_error, mut forward) = (0u64, None, None, true);
+        while let Some(item) = next() {
+            match item {
+                Ok(b) => {
+                    count += b.len() as u64;
+                    if let Some(h) = &mut hasher {
+                        h.update(&b);
+                    }
+                    if let BlobSink::Ingest(w) = &mut sink
+                        && let Err(e) = io::Write::write_all(w, &b)
+                    {
+                        sink_error = Some(e);
+                        break;
+                    }
+                    if forward && tx.send(b).is_err() {
+                        forward = false; // the unpacker stopped; keep hashing
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(error_chain(&e));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (result, compression) = unpacker.join().expect("the unpack thread does not panic");
+        (result, compression, count, read_error, sink_error)
+    });
     if let Some(detail) = read_error {
         return Err(LayerError::Interrupted {
             layer,
@@ -292,7 +303,7 @@ fn process(reader: impl Read, sink: BlobSink, job: &LayerJob) -> Result<LayerOut
     if let Some(e) = sink_error {
         return Err(LayerError::Read { layer, source: e });
     }
-    let blob = match sink {
+    match sink {
         BlobSink::Ingest(w) => w.commit().map_err(|source| match source {
             ContentError::DigestMismatch { actual, .. } => LayerError::DigestMismatch {
                 layer: layer.clone(),
@@ -310,30 +321,25 @@ fn process(reader: impl Read, sink: BlobSink, job: &LayerJob) -> Result<LayerOut
                 layer: layer.clone(),
                 source,
             },
-        }),
+        })?,
         BlobSink::Verify(expected, size) => {
             let actual = hasher.expect("set for Verify").finish();
             if actual != expected {
-                Err(LayerError::DigestMismatch {
-                    layer: layer.clone(),
-                    actual,
-                })
-            } else if count != size {
-                Err(LayerError::Content {
-                    layer: layer.clone(),
+                return Err(LayerError::DigestMismatch { layer, actual });
+            }
+            if count != size {
+                return Err(LayerError::Content {
+                    layer,
                     source: ContentError::SizeMismatch {
                         digest: expected,
                         expected: size,
                         actual: count,
                     },
-                })
-            } else {
-                Ok(())
+                });
             }
         }
-        BlobSink::Trusted => Ok(()),
-    };
-    blob?;
+        BlobSink::Trusted => {}
+    }
     result.map_err(|e| match e {
         StreamError::Decompress(source) => LayerError::Decompress {
             layer: layer.clone(),
@@ -358,18 +364,18 @@ enum StreamError {
     DiffId(Digest),
 }
 
-fn unpack_stream<R: Read>(
-    tee: &mut Tee<R>,
+fn unpack_stream(
+    mut input: impl Read,
     job: &LayerJob,
     compression: &mut Compression,
 ) -> Result<LayerOutcome, StreamError> {
-    let head = read_head(tee, 6).map_err(StreamError::Decompress)?;
+    let head = read_head(&mut input, 6).map_err(StreamError::Decompress)?;
     *compression = Compression::sniff(&head);
-    let raw = BufReader::with_capacity(BUF, io::Cursor::new(head).chain(tee));
     if Some(*compression) != Compression::from_media_type(&job.desc.media_type) {
         tracing::debug!(layer = %job.desc.digest, media_type = %job.desc.media_type, sniffed = ?compression,
             "layer compression differs from its media type; using what the bytes show");
     }
+    let raw = BufReader::with_capacity(BUF, io::Cursor::new(head).chain(input));
     let decoder: Box<dyn Read + '_> = match compression {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         Compression::Zstd => Box::new(
@@ -382,7 +388,7 @@ fn unpack_stream<R: Read>(
     let stats = match &job.snapshot {
         Some(dir) => Some(
             unpack::unpack(&mut diff, dir, &job.limits).map_err(|e| match e {
-                // A read error inside the tar parser is a decompression (or network) error.
+                // A read error inside the tar parser is a decompression error.
                 UnpackError::Tar(io)
                     if io.kind() != io::ErrorKind::UnexpectedEof && !is_tar_format(&io) =>
                 {

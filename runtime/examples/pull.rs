@@ -2,14 +2,15 @@
 //! `bench/pull.sh` until `berth pull` exists.
 //!
 //! ```text
-//! pull --data-root DIR [--insecure-registry HOST:PORT]... [--platform OS/ARCH[/VARIANT]] [--progress] REF
+//! pull --data-root DIR [--insecure-registry HOST:PORT]... [--platform OS/ARCH[/VARIANT]]
+//!      [--max-concurrent-layers N] [--progress] REF
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use berth_registry::Platform;
 use berth_registry::client::ClientConfig;
+use berth_registry::{Platform, RegistryClient};
 use berth_runtime::db::{Db, DbHandle};
 use berth_runtime::images::{ImageService, ImageServiceConfig, Progress, ProgressRenderer};
 use berth_runtime::paths::Paths;
@@ -19,6 +20,7 @@ struct Args {
     insecure: Vec<String>,
     platform: Option<Platform>,
     progress: bool,
+    layers: usize,
     reference: String,
 }
 
@@ -26,6 +28,7 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut data_root, mut insecure, mut platform, mut progress, mut reference) =
         (None, Vec::new(), None, false, None);
+    let mut layers = ImageServiceConfig::default().max_concurrent_layers;
     while let Some(a) = it.next() {
         match a.as_str() {
             "--data-root" => {
@@ -43,6 +46,12 @@ fn parse() -> Result<Args, String> {
                 )
             }
             "--progress" => progress = true,
+            "--max-concurrent-layers" => {
+                layers = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--max-concurrent-layers needs a number")?
+            }
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s => reference = Some(s.to_owned()),
         }
@@ -52,6 +61,7 @@ fn parse() -> Result<Args, String> {
         insecure,
         platform,
         progress,
+        layers,
         reference: reference.ok_or("an image reference is required")?,
     })
 }
@@ -62,23 +72,27 @@ async fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "pull: {e}\nusage: pull --data-root DIR [--insecure-registry HOST:PORT]... [--platform P] [--progress] REF"
+                "pull: {e}\nusage: pull --data-root DIR [--insecure-registry HOST:PORT]... [--platform P] [--max-concurrent-layers N] [--progress] REF"
             );
             return ExitCode::from(2);
         }
     };
     let data_root = std::path::absolute(&args.data_root).expect("current directory");
     std::fs::create_dir_all(&data_root).expect("creating the data root");
-    let paths = Paths::new(&data_root, data_root.join("run"));
-    let db = DbHandle::spawn(Db::open(&paths.database()).expect("opening the database"));
     let config = ImageServiceConfig {
         registry: ClientConfig {
             insecure_registries: args.insecure,
             ..ClientConfig::default()
         },
+        max_concurrent_layers: args.layers,
         ..ImageServiceConfig::default()
     };
-    let svc = match ImageService::open(&paths, db, config).await {
+    // As a daemon would: the registry client first (it loads TLS roots in the
+    // background), then the database.
+    let client = RegistryClient::new(config.registry.clone());
+    let paths = Paths::new(&data_root, data_root.join("run"));
+    let db = DbHandle::spawn(Db::open(&paths.database()).expect("opening the database"));
+    let svc = match ImageService::open_with_client(&paths, db, config, client).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("pull: {e}");

@@ -78,6 +78,26 @@ async fn a_blob_with_wrong_bytes_is_never_stored() {
     assert_eq!(env.leftovers(), 0);
     assert!(env.svc.list().await.unwrap().is_empty());
 
+    // Same through a registry that ignores ranges (oci-client's own check fires too).
+    proxy.set_ignore_range(true);
+    proxy.add_rule(
+        Rule::path_contains(&format!("/blobs/{target}"))
+            .method("GET")
+            .corrupt_at(7)
+            .once(),
+    );
+    let err = env
+        .svc
+        .pull(&reference, None, &Progress::none())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+    assert!(!blob.exists());
+    assert_eq!(env.leftovers(), 0);
+
     // The registry behaves again: the next pull completes.
     let s = env
         .svc

@@ -149,6 +149,7 @@ struct State {
     rules: Vec<Rule>,
     auth: Auth,
     requests: Vec<Recorded>,
+    ignore_range: bool,
 }
 
 /// A running proxy.
@@ -171,6 +172,7 @@ impl Proxy {
             rules: Vec::new(),
             auth: Auth::None,
             requests: Vec::new(),
+            ignore_range: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
@@ -229,6 +231,12 @@ impl Proxy {
     /// Sets the authentication demanded.
     pub fn set_auth(&self, auth: Auth) {
         self.state.lock().unwrap().auth = auth;
+    }
+
+    /// Drops `Range` headers before forwarding, like a registry or CDN that ignores
+    /// them (answers are then 200 with the whole body).
+    pub fn set_ignore_range(&self, ignore: bool) {
+        self.state.lock().unwrap().ignore_range = ignore;
     }
 
     /// Every request so far.
@@ -292,7 +300,7 @@ fn serve(
     let mut body = vec![0u8; body_len];
     reader.read_exact(&mut body)?;
 
-    let (action, auth) = {
+    let (action, auth, ignore_range) = {
         let mut st = state.lock().unwrap();
         st.requests.push(Recorded {
             method: method.clone(),
@@ -311,7 +319,7 @@ fn serve(
                 break;
             }
         }
-        (action, auth)
+        (action, auth, st.ignore_range)
     };
 
     let authorization = header(&headers, "authorization").unwrap_or("");
@@ -379,7 +387,11 @@ fn serve(
     let mut up = TcpStream::connect(upstream)?;
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
     for (k, v) in &headers {
-        if k != "connection" && k != "host" && k != "authorization" {
+        if k != "connection"
+            && k != "host"
+            && k != "authorization"
+            && !(ignore_range && k == "range")
+        {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
     }
@@ -416,10 +428,14 @@ fn serve(
         }
         let chunk = &mut buf[..n];
         match action {
-            Action::CorruptAt(off) if status == 200 && off >= sent && off < sent + n as u64 => {
+            Action::CorruptAt(off)
+                if (status == 200 || status == 206) && off >= sent && off < sent + n as u64 =>
+            {
                 chunk[(off - sent) as usize] ^= 0xff;
             }
-            Action::CutAfter(limit) if status == 200 && sent + n as u64 > limit => {
+            Action::CutAfter(limit)
+                if (status == 200 || status == 206) && sent + n as u64 > limit =>
+            {
                 let keep = (limit - sent) as usize;
                 conn.write_all(&chunk[..keep])?;
                 conn.flush()?;

@@ -247,6 +247,20 @@ impl ImageService {
         db: DbHandle,
         config: ImageServiceConfig,
     ) -> Result<ImageService, ImageError> {
+        let client = RegistryClient::new(config.registry.clone());
+        ImageService::open_with_client(paths, db, config, client).await
+    }
+
+    /// Like [`open`](Self::open) with a registry client made earlier: a
+    /// [`RegistryClient`] starts loading the system's TLS roots in the background as
+    /// soon as it exists, so a daemon can make it first and open its database
+    /// meanwhile. `client` should have been made from `config.registry`.
+    pub async fn open_with_client(
+        paths: &Paths,
+        db: DbHandle,
+        config: ImageServiceConfig,
+        client: RegistryClient,
+    ) -> Result<ImageService, ImageError> {
         let content_dir = paths.content_dir();
         let snapshots = paths.snapshots_dir();
         let scratch = snapshots.join("tmp");
@@ -276,7 +290,7 @@ impl ImageService {
                 content,
                 snapshots,
                 scratch,
-                client: RegistryClient::new(config.registry.clone()),
+                client,
                 config,
                 locks: KeyedLocks::default(),
                 gc: Arc::new(tokio::sync::RwLock::new(())),

@@ -266,17 +266,13 @@ impl ImageService {
             } else {
                 self.fetch(job(Some(tmp.clone())), source, progress).await?
             };
-            let (t, dir, parent) = (
-                tmp.clone(),
-                self.snapshot_dir(id),
-                self.inner.snapshots.clone(),
-            );
-            blocking(move || -> std::io::Result<()> {
-                std::fs::rename(&t, &dir)?;
-                std::fs::File::open(&parent)?.sync_all()
-            })
-            .await
-            .map_err(io_err("commit snapshot", self.snapshot_dir(id)))?;
+            // No fsync of the directory: the snapshot's files are not synced either, and
+            // a committed row whose directory is missing after a crash is dropped by
+            // `reconcile` at start, so the layer is simply unpacked again.
+            let (t, dir) = (tmp.clone(), self.snapshot_dir(id));
+            blocking(move || std::fs::rename(&t, &dir))
+                .await
+                .map_err(io_err("commit snapshot", self.snapshot_dir(id)))?;
             self.inner
                 .db
                 .call(move |db| store::commit_snapshot(db, id, outcome.diff_size))
