@@ -412,3 +412,50 @@ async fn foreign_layer_urls_are_never_fetched() {
     );
     assert_eq!(env.leftovers(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_that_does_not_match_its_diff_id_is_not_committed() {
+    if !have_root() {
+        return;
+    }
+    let registry = Registry::start().unwrap();
+    let image = ImageBuilder::busybox(&["sh"])
+        .layer(Layer::new().file("x", b"x", 0o644))
+        .config_patch(|c| {
+            c["rootfs"]["diff_ids"][1] =
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000".into()
+        })
+        .build();
+    registry.push(&image, "lying:1").unwrap();
+    let env = env(&[registry.host()]).await;
+    let err = env
+        .svc
+        .pull(&registry.reference("lying:1"), None, &Progress::none())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&image.layers[1].digest) && msg.contains("diff id is sha256:0000"),
+        "{msg}"
+    );
+    assert_eq!(env.leftovers(), 0);
+    assert!(env.svc.list().await.unwrap().is_empty());
+    let uncommitted: i64 = env
+        .db
+        .call(|db| {
+            db.conn()
+                .query_row(
+                    "SELECT count(*) FROM snapshots WHERE diff_id LIKE 'sha256:0000%' OR state != 'committed'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        })
+        .await;
+    assert_eq!(uncommitted, 0);
+    assert_eq!(
+        env.snapshot_count(),
+        1,
+        "only the honest base layer was committed"
+    );
+}

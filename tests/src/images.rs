@@ -364,6 +364,7 @@ pub struct ImageBuilder {
     docker_media_types: bool,
     users: Vec<(String, u32, u32)>,
     busybox: Option<Vec<String>>,
+    config_patch: Option<fn(&mut Value)>,
 }
 
 impl Default for ImageBuilder {
@@ -392,6 +393,7 @@ impl ImageBuilder {
             docker_media_types: false,
             users: Vec::new(),
             busybox: None,
+            config_patch: None,
         }
     }
 
@@ -474,6 +476,13 @@ impl ImageBuilder {
         self.variant = variant.map(str::to_owned);
         self
     }
+    /// Edits the config JSON just before it is serialised (for hostile images, e.g. a
+    /// wrong `rootfs.diff_ids`).
+    pub fn config_patch(mut self, f: fn(&mut Value)) -> ImageBuilder {
+        self.config_patch = Some(f);
+        self
+    }
+
     /// Uses Docker v2 schema 2 media types instead of OCI ones.
     pub fn docker_media_types(mut self) -> ImageBuilder {
         self.docker_media_types = true;
@@ -609,6 +618,9 @@ impl ImageBuilder {
         });
         if let Some(v) = &self.variant {
             config["variant"] = json!(v);
+        }
+        if let Some(patch) = self.config_patch {
+            patch(&mut config);
         }
         let config = serde_json::to_vec(&config).unwrap();
         let config_digest = sha256(&config);

@@ -662,3 +662,13 @@ fn ignore_missing(e: std::io::Error) -> std::io::Result<()> {
         Err(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_service_can_be_shared_across_tasks() {
+        fn send_sync<T: Send + Sync + Clone + 'static>() {}
+        send_sync::<super::ImageService>();
+        send_sync::<super::Progress>();
+    }
+}
