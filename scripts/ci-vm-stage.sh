@@ -22,7 +22,8 @@
 # Environment: BERTH_VM_TESTS (list file, default scripts/vm/tests.txt),
 # BERTH_VM_TIMEOUT (whole VM, default 1800 s), BERTH_VM_TEST_TIMEOUT (per binary,
 # default 900 s), BERTH_VM_WORK (work directory, default a new one under $TMPDIR),
-# BERTH_SKIP_INSTALL_DEPS=1, and those of build-image.sh and run-vm.sh
+# BERTH_SKIP_INSTALL_DEPS=1, BERTH_PROFILE (cargo profile of the build to test, default
+# dev; CI uses release), and those of build-image.sh and run-vm.sh
 # (BERTH_CACHE_DIR, BERTH_VM_ACCEL, ...).
 set -euo pipefail
 
@@ -79,6 +80,9 @@ took[image]=$((SECONDS - t))
 t=$SECONDS
 cd "$root"
 target_dir=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+profile=${BERTH_PROFILE:-dev}
+profile_dir=$profile
+[[ $profile == dev ]] && profile_dir=debug
 mkdir -p "$work/bin/tests"
 : > "$work/bin/tests.list"
 n=0
@@ -87,7 +91,7 @@ while read -r -a fields; do
   [[ ${#fields[@]} -ge 2 ]] || fail "$tests_file: '${fields[*]}': expected <package> <target> [args...]"
   pkg=${fields[0]} target=${fields[1]} args=("${fields[@]:2}")
   if [[ $target == --lib ]]; then select=(--lib); else select=(--test "$target"); fi
-  if ! json=$(cargo test --no-run --message-format=json -p "$pkg" "${select[@]}" \
+  if ! json=$(cargo test --profile "$profile" --no-run --message-format=json -p "$pkg" "${select[@]}" \
     < /dev/null 2> "$work/cargo.log"); then
     tail -n 40 "$work/cargo.log" >&2
     fail "cannot build the test executable of $pkg $target"
@@ -106,9 +110,9 @@ done < "$tests_file"
 [[ $n -gt 0 ]] || fail "$tests_file lists no test"
 
 if [[ $build_berth == 1 ]]; then
-  cargo build -p berth 2> "$work/cargo.log" || { tail -n 40 "$work/cargo.log" >&2; fail "cargo build -p berth"; }
+  cargo build --profile "$profile" -p berth 2> "$work/cargo.log" || { tail -n 40 "$work/cargo.log" >&2; fail "cargo build -p berth"; }
 fi
-berth=$target_dir/debug/berth
+berth=$target_dir/$profile_dir/berth
 if [[ -x $berth ]]; then
   cp -l "$berth" "$work/bin/berth" 2>/dev/null || cp "$berth" "$work/bin/berth"
   echo "$berth" > "$work/bin/berth.host-path"
