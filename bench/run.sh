@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Warm start-to-exit of a one-container task running `true`, and memory per task.
+#
+#   bench/run.sh            (as root; RUNS=40 timed runs per command, TASKS=5 for memory)
+#   RUNS=20 TASKS=8 BERTH_BIN=target/release/berth bench/run.sh
+#
+# Timed, in ONE hyperfine invocation (so the figures share the host's load):
+#   * `berth run bH-none`    a registered task definition, networkMode none
+#   * `berth run bH-awsvpc`  the same with the default awsvpc network (netns + veth + address)
+#   * `crun run`, `runc run` of an equivalent bundle (busybox rootfs, the same memory / cpu /
+#     pids limits, a new network namespace)
+#   * `podman run --rm --network=none` of the same image with the same limits
+# The image is cached and the definitions are registered before timing (warm start); a warm-up
+# run of each command is not counted. Prints min/median/max and the median ratios
+# berth/crun, berth/runc, berth/podman.
+#
+# Memory: TASKS detached `sleep` tasks, then RSS / PSS / USS (private clean + dirty) of each
+# shim from /proc/<pid>/smaps_rollup, and of the daemon; podman's conmon for the same number of
+# `podman run -d` containers, side by side.
+#
+# The daemon runs in a fake-host network namespace (bH-…); every cgroup (berth's, crun's,
+# runc's, podman's) lies under the bench's own cgroup subtree. crun refuses this host's hybrid
+# cgroup layout, so all timed commands run in a private mount namespace without the cgroup2
+# `unified` mount (perf-baselines.md). Everything is removed at the end: tasks, containers,
+# daemon (by PID), mounts, network namespace, cgroups, the work directory.
+# Not a test: nothing here passes or fails on a time.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+# ---------------------------------------------------------------------------------------------
+# The measuring part runs inside the private mount namespace (re-executed by the outer part).
+if [ "${1:-}" = "__measure" ]; then
+    umount /sys/fs/cgroup/unified 2>/dev/null || true
+    B="$BERTH --data-root $W/data --run-root $W/run"
+    P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
+    PODMAN_RUN="run --rm --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 256m --cpu-shares 512 --pids-limit 4096 --cgroup-parent=$CG/podman"
+
+    echo "== timing: $RUNS runs each (+1 warm-up), one hyperfine invocation"
+    hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-json "$W/start.json" \
+        -n "berth run (none)" "$B run bH-none" \
+        -n "berth run (awsvpc)" "$B run bH-awsvpc" \
+        -n "crun run" "crun --root $W/crun-state run --bundle $W/bundle-crun bHcrun" \
+        -n "runc run" "runc --root $W/runc-state run --bundle $W/bundle-runc bHrunc" \
+        -n "podman run --rm" "$P $PODMAN_RUN localhost/bh-busybox:latest /bin/true" \
+        >"$W/hyperfine.log" 2>&1 || { cat "$W/hyperfine.log" >&2; exit 1; }
+
+    echo
+    printf '%-22s %9s %9s %9s\n' "command (ms)" min median max
+    jq -r '.results[] | "\(.command)\t\(.min)\t\(.median)\t\(.max)"' "$W/start.json" |
+        awk -F'\t' '{ printf "%-22s %9.1f %9.1f %9.1f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
+    echo
+    jq -r '
+        (.results | map({key: .command, value: .median}) | from_entries) as $m
+        | ["berth run (none)", "berth run (awsvpc)"][] as $b
+        | "\($b):  /crun \($m[$b] / $m["crun run"] * 100 | round / 100)   /runc \($m[$b] / $m["runc run"] * 100 | round / 100)   /podman \($m[$b] / $m["podman run --rm"] * 100 | round / 100)"
+    ' "$W/start.json"
+    echo "(goal: berth's median within 2x of crun run and under 0.5x of podman run)"
+
+    echo
+    echo "== memory: $TASKS detached tasks / containers running sleep"
+    ids=()
+    for _ in $(seq "$TASKS"); do ids+=("$($B run -d bH-sleep)"); done
+    for id in "${ids[@]}"; do
+        for _ in $(seq 400); do
+            st=$($B describe "$id" 2>/dev/null | jq -r '.tasks[0].lastStatus')
+            [ "$st" = RUNNING ] && break
+            [ "$st" = STOPPED ] && { echo "task $id stopped instead of running" >&2; exit 1; }
+            sleep 0.05
+        done
+    done
+    sleep 1
+    cids=()
+    for i in $(seq "$TASKS"); do
+        cids+=("$($P run -d --name "bh-sleep-$i" --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 256m --cpu-shares 512 --pids-limit 4096 --cgroup-parent="$CG/podman" localhost/bh-busybox:latest /bin/sleep 3600)")
+    done
+    sleep 1
+    {
+        for id in "${ids[@]}"; do echo "shim $(cat "$W/run/tasks/$id/shim.pid")"; done
+        echo "daemon $DAEMON_PID"
+        for c in "${cids[@]}"; do
+            echo "conmon $(pgrep -f "^/usr/bin/conmon .*-c $c" | head -1)"
+        done
+    } >"$W/pids"
+    printf '%-8s %6s %10s %10s %10s %10s\n' process pid "RSS KiB" "PSS KiB" "USS KiB" "anon KiB"
+    while read -r what pid; do
+        [ -r "/proc/$pid/smaps_rollup" ] || continue
+        awk -v what="$what" -v pid="$pid" '
+            /^Rss:/ { rss = $2 } /^Pss:/ { pss = $2 } /^Private_Clean:/ { pc = $2 }
+            /^Private_Dirty:/ { pd = $2 } /^Anonymous:/ { an = $2 }
+            END { printf "%-8s %6d %10d %10d %10d %10d\n", what, pid, rss, pss, pc + pd, an }' \
+            "/proc/$pid/smaps_rollup"
+    done <"$W/pids" | tee "$W/mem.txt"
+    echo
+    awk '$1 != "daemon" { n[$1]++; r[$1] += $3; p[$1] += $4; u[$1] += $5 }
+         END { for (k in n) printf "%-8s mean of %d: RSS %.0f KiB, PSS %.0f KiB, USS %.0f KiB\n", k, n[k], r[k] / n[k], p[k] / n[k], u[k] / n[k] }' \
+        "$W/mem.txt" | sort
+    echo "(goal: shim under 2 MiB; podman's conmon is ~2.4 MiB RSS)"
+
+    for id in "${ids[@]}"; do $B stop -t 0 "$id" >/dev/null; done
+    $P rm -f -t 0 "${cids[@]}" >/dev/null 2>&1 || true
+    for id in "${ids[@]}"; do
+        for _ in $(seq 400); do
+            [ "$($B describe "$id" 2>/dev/null | jq -r '.tasks[0].lastStatus')" = STOPPED ] && break
+            sleep 0.05
+        done
+    done
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The outer part: build, images, bundles, fake host, daemon; then cleanup.
+RUNS=${RUNS:-40}
+TASKS=${TASKS:-5}
+[ "$(id -u)" = 0 ] || { echo "run.sh: needs root" >&2; exit 1; }
+for tool in hyperfine jq umoci crun runc podman skopeo nsenter unshare ip busybox; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
+done
+BUSYBOX=$(command -v busybox)
+file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || BUSYBOX=/bin/busybox
+
+if [ -z "${BERTH_BIN:-}" ]; then
+    echo "== building berth (release)"
+    (cd "$ROOT" && cargo build -q --release -p berth)
+    BERTH_BIN="$ROOT/target/release/berth"
+fi
+BERTH=$(realpath "$BERTH_BIN")
+
+W=$(mktemp -d /tmp/bH-bench-run.XXXXXX)
+TAG=$$
+NS="bH-bench-$TAG"
+# The bench's own cgroup: the deepest of this shell's v1 cgroups (berth uses the same rule),
+# or its v2 cgroup.
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    echo "run.sh: cgroup v2 hosts are not handled by this script yet (crun/runc paths)" >&2
+    exit 1
+fi
+OWN=$(awk -F: '$2 != "" && $2 !~ /^name=/ { print $3 }' /proc/self/cgroup | awk '{ print length, $0 }' | sort -n | tail -1 | cut -d' ' -f2-)
+OWN=${OWN%/}
+CG="$OWN/bH-bench-$TAG"
+HIERARCHIES=(cpu cpuacct cpuset memory pids blkio devices freezer)
+# Parent directories of $CG that do not exist yet in some hierarchy are removed at the end
+# if they are empty then.
+created_parents=()
+for h in "${HIERARCHIES[@]}"; do
+    d=/sys/fs/cgroup/$h$OWN
+    while [ "$d" != "/sys/fs/cgroup/$h" ] && [ ! -d "$d" ]; do created_parents+=("$d"); d=$(dirname "$d"); done
+done
+DAEMON_PID=""
+
+cleanup() {
+    set +e
+    B="$BERTH --data-root $W/data --run-root $W/run"
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        for arn in $($B ps -a --format json 2>/dev/null | jq -r '.[] | select(.lastStatus != "STOPPED") | .taskArn'); do
+            $B stop -t 0 "${arn##*/}" >/dev/null 2>&1
+        done
+        for _ in $(seq 100); do
+            [ -z "$($B ps --format json 2>/dev/null | jq -r '.[] | select(.lastStatus != "STOPPED") | .taskArn')" ] && break
+            sleep 0.1
+        done
+        kill -TERM "$DAEMON_PID"
+        for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+    fi
+    P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
+    if [ -d "$W/podman" ]; then
+        $P rm -af -t 0 >/dev/null 2>&1
+        $P rmi -af >/dev/null 2>&1
+    fi
+    for r in crun runc; do
+        for c in $($r --root "$W/$r-state" list -q 2>/dev/null); do $r --root "$W/$r-state" delete -f "$c" >/dev/null 2>&1; done
+    done
+    grep -F " $W" /proc/self/mountinfo | awk '{ print $5 }' | sort -r | while read -r m; do umount -l "$m"; done
+    ip netns del "$NS" 2>/dev/null
+    for h in "${HIERARCHIES[@]}"; do
+        d=/sys/fs/cgroup/$h$CG
+        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+    for d in "${created_parents[@]}"; do rmdir "$d" 2>/dev/null; done
+    rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+
+echo "== image: busybox OCI layout (umoci, $BUSYBOX)"
+cd "$W"
+umoci init --layout img >/dev/null
+umoci new --image img:busybox >/dev/null
+umoci unpack --image img:busybox bb >/dev/null
+mkdir -p bb/rootfs/bin
+cp "$BUSYBOX" bb/rootfs/bin/busybox
+for a in sh true sleep; do ln -sf busybox "bb/rootfs/bin/$a"; done
+umoci repack --image img:busybox bb >/dev/null
+umoci config --image img:busybox --config.cmd /bin/sh --config.env PATH=/bin >/dev/null
+rm -rf bb
+IMAGE="oci-layout:$W/img:busybox"
+
+echo "== bundles for crun and runc (runc spec + the task's limits)"
+umoci unpack --image img:busybox rootfs-bundle >/dev/null
+mkdir bundle-crun bundle-runc
+(cd bundle-runc && runc spec)
+for r in crun runc; do
+    jq --arg root "$W/rootfs-bundle/rootfs" --arg cg "$CG/$r" '
+        .process.terminal = false | .process.args = ["/bin/true"] | .process.env = ["PATH=/bin"]
+        | .root = {path: $root, readonly: false}
+        | .linux.cgroupsPath = $cg
+        | .linux.resources.memory = {limit: 268435456}
+        | .linux.resources.cpu = {shares: 512}
+        | .linux.resources.pids = {limit: 4096}
+    ' bundle-runc/config.json >"bundle-$r/config.json.new"
+done
+for r in crun runc; do mv "bundle-$r/config.json.new" "bundle-$r/config.json"; done
+
+echo "== podman: image into a private store"
+export CONTAINERS_CONF="$W/containers.conf"
+mkdir -p "$W/podman/tmp" "$W/podman/cni"
+cat >"$CONTAINERS_CONF" <<EOF
+[containers]
+cgroupns = "host"
+log_driver = "k8s-file"
+[engine]
+tmp_dir = "$W/podman/tmp"
+events_logfile_path = "$W/podman/events.log"
+[network]
+network_backend = "cni"
+network_config_dir = "$W/podman/cni"
+EOF
+skopeo copy -q "oci:$W/img:busybox" "containers-storage:[overlay@$W/podman/root+$W/podman/run]localhost/bh-busybox:latest"
+
+echo "== fake host $NS and berth daemon ($BERTH)"
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+nsenter --net="/run/netns/$NS" -- "$BERTH" --data-root "$W/data" --run-root "$W/run" \
+    daemon --cgroup-name "bH-bench-$TAG" --listen none >"$W/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 400); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
+[ -S "$W/run/berth.sock" ] || { cat "$W/daemon.log" >&2; exit 1; }
+B="$BERTH --data-root $W/data --run-root $W/run"
+container() { # command...
+    jq -nc --arg image "$IMAGE" --args '{name: "main", image: $image, essential: true, cpu: 512, memory: 256, command: $ARGS.positional}' "$@"
+}
+jq -n --argjson c "$(container /bin/true)" '{family: "bH-none", networkMode: "none", containerDefinitions: [$c]}' >td-none.json
+jq -n --argjson c "$(container /bin/true)" '{family: "bH-awsvpc", containerDefinitions: [$c]}' >td-awsvpc.json
+jq -n --argjson c "$(container /bin/sleep 3600)" '{family: "bH-sleep", networkMode: "none", containerDefinitions: [$c]}' >td-sleep.json
+for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
+$B run bH-none >/dev/null   # pulls (loads) the image into berth's store
+
+export W BERTH CG RUNS TASKS DAEMON_PID
+unshare -m --propagation private -- bash "$HERE/run.sh" __measure
