@@ -521,15 +521,26 @@ impl Daemon {
                 }
             }
         }
-        if let Ok(o) = self.host.output("ip", &["-o", "link", "show"]) {
-            for l in String::from_utf8_lossy(&o.stdout).lines() {
-                if l.contains(": bth") {
-                    out.push(format!(
-                        "veth {}",
-                        l.split(':').nth(1).unwrap_or_default().trim()
-                    ));
-                }
+        // The kernel destroys a task's veth pair asynchronously once its namespace is
+        // gone (berth detaches the host end at once): give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let veths: Vec<String> = self
+                .host
+                .output("ip", &["-o", "link", "show"])
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter(|l| l.contains(": bth"))
+                        .map(|l| format!("veth {}", l.split(':').nth(1).unwrap_or_default().trim()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if veths.is_empty() || Instant::now() > deadline {
+                out.extend(veths);
+                break;
             }
+            std::thread::sleep(Duration::from_millis(50));
         }
         if let Ok(o) = self
             .host
