@@ -188,10 +188,15 @@ fn signature(
             .join(",");
         canonical_headers.push_str(&format!("{name}:{joined}\n"));
     }
-    let payload_hash = match header(req.headers, "x-amz-content-sha256") {
-        Some(h) if h != "UNSIGNED-PAYLOAD" => h.to_owned(),
-        _ => hex::encode(Sha256::digest(req.body)),
-    };
+    // Always the hash of the body received: a client-supplied x-amz-content-sha256
+    // is only a claim, and trusting it would let anyone replay a captured signature
+    // with a different body (the header need not even be signed).
+    let payload_hash = hex::encode(Sha256::digest(req.body));
+    if let Some(claimed) = header(req.headers, "x-amz-content-sha256")
+        && !claimed.eq_ignore_ascii_case(&payload_hash)
+    {
+        return Err(AuthError::Mismatch);
+    }
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method,
@@ -451,6 +456,35 @@ mod tests {
             verify(&req, &creds, at("20261122T103000Z")),
             Err(AuthError::Expired)
         );
+    }
+
+    #[test]
+    fn a_content_hash_header_cannot_stand_in_for_the_body() {
+        let creds = Credentials {
+            access_key_id: "BERTHKEY".into(),
+            secret_access_key: "s3cret".into(),
+        };
+        let body = br#"{}"#;
+        let mut headers = signed_post(&creds, body);
+        // A captured request replayed with another body and the original's hash.
+        headers.push((
+            "x-amz-content-sha256".to_string(),
+            hex::encode(Sha256::digest(body)),
+        ));
+        let replayed = SignedRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: br#"{"maxResults":1}"#,
+        };
+        assert_eq!(
+            verify(&replayed, &creds, at("20261122T100500Z")),
+            Err(AuthError::Mismatch)
+        );
+        // The honest header (the body's own hash) is fine.
+        let honest = SignedRequest { body, ..replayed };
+        assert_eq!(verify(&honest, &creds, at("20261122T100500Z")), Ok(()));
     }
 
     #[test]
