@@ -16,7 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 pub(crate) use error::ApiError;
@@ -29,6 +29,8 @@ pub(crate) const ECS_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 pub(crate) const BERTH_PREFIX: &str = "Berth.";
 /// The largest request body accepted (ECS caps task definitions far below this).
 const MAX_BODY: usize = 2 * 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before answering.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
 
 pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
@@ -89,7 +91,12 @@ pub(crate) async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let rid = request_id();
     match handle_inner(&daemon, transport, req).await {
-        Ok(Reply::Json(v)) => {
+        Ok(Reply::Json(mut v)) => {
+            // Absent, not null: an optional member without a value (a last page's
+            // nextToken) is left out, as ECS does.
+            if let serde_json::Value::Object(m) = &mut v {
+                m.retain(|_, x| !x.is_null());
+            }
             let body = serde_json::to_vec(&v).unwrap_or_default();
             Ok(respond(StatusCode::OK, full(body), &rid))
         }
@@ -141,14 +148,7 @@ async fn handle_inner(
         .map(str::to_owned)
         .ok_or_else(|| ApiError::client("missing X-Amz-Target header"))?;
     let (parts, body) = req.into_parts();
-    let body = Limited::new(body, MAX_BODY).collect().await.map_err(|e| {
-        if e.is::<http_body_util::LengthLimitError>() {
-            ApiError::client(format!("request body larger than {MAX_BODY} bytes"))
-        } else {
-            ApiError::client(format!("reading request body: {e}"))
-        }
-    })?;
-    let body = body.to_bytes();
+    let body = read_body(body).await?;
 
     if let Transport::Tcp { auth } = transport {
         if auth {
@@ -175,6 +175,33 @@ async fn handle_inner(
             format!("unknown target {target:?}"),
         ))
     }
+}
+
+/// Reads the body, refusing one larger than [`MAX_BODY`]. An oversized body is still
+/// read to its end (up to [`MAX_DRAIN`]) before the refusal is sent: a client writes
+/// its whole request before reading, and closing on it would turn the clear error
+/// into a reset connection that SDKs retry.
+async fn read_body(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::client(format!("reading request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else if total > MAX_DRAIN {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return Err(ApiError::client(format!(
+            "request body larger than {MAX_BODY} bytes"
+        )));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn authenticate(

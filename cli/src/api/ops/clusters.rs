@@ -1,7 +1,11 @@
 //! Clusters, tags and the container-instance view.
 
+use berth_runtime::ErrorClass;
+use berth_runtime::db::{Db, QueryContext};
+use berth_runtime::engine::EngineError;
 use berth_runtime::state::model::Tag;
 use berth_runtime::taskdef::registry;
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -144,34 +148,62 @@ fn check_tags(tags: &[Tag]) -> Result<(), ApiError> {
         .map_err(|e| ApiError::invalid(e.to_string()))
 }
 
+fn td_tags(tags: &[Tag]) -> Vec<berth_runtime::taskdef::Tag> {
+    tags.iter()
+        .map(|t| berth_runtime::taskdef::Tag {
+            key: Some(t.key.clone()),
+            value: Some(t.value.clone()),
+        })
+        .collect()
+}
+
+/// What the tag operations answer for a resource that does not exist: ECS's
+/// ClusterNotFoundException for clusters, ResourceNotFoundException otherwise.
+fn tag_error(arn: &str, e: EngineError) -> ApiError {
+    match e.class() {
+        ErrorClass::NotFound if arn.contains(":cluster/") => ApiError::cluster_not_found(),
+        ErrorClass::NotFound => ApiError::new(
+            "ResourceNotFoundException",
+            StatusCode::BAD_REQUEST,
+            e.to_string(),
+        ),
+        _ => engine_error(e),
+    }
+}
+
+/// Runs a task definition tag operation on the database thread.
+async fn td_tag_op<R: Send + 'static>(
+    d: &Daemon,
+    arn: &str,
+    f: impl FnOnce(&mut Db, &registry::ArnScope, &str) -> Result<R, registry::RegistryError>
+    + Send
+    + 'static,
+) -> Result<R, ApiError> {
+    let scope = d.engine.taskdef_scope();
+    let arn2 = arn.to_owned();
+    d.engine
+        .db()
+        .call(move |db| f(db, &scope, &arn2))
+        .await
+        .map_err(|e| tag_error(arn, EngineError::Registry(e)))
+}
+
 pub(super) async fn tag(d: &Daemon, r: TagResource) -> Result<Value, ApiError> {
     check_tags(&r.tags)?;
     if registry::is_task_definition_arn(&r.resource_arn) {
-        let scope = d.engine.taskdef_scope();
-        let tags: Vec<berth_runtime::taskdef::Tag> = r
-            .tags
-            .iter()
-            .map(|t| berth_runtime::taskdef::Tag {
-                key: Some(t.key.clone()),
-                value: Some(t.value.clone()),
-            })
-            .collect();
-        let arn = r.resource_arn.clone();
-        d.engine
-            .db()
-            .call(move |db| {
-                let tx = db.conn_mut().transaction().map_err(|e| e.to_string())?;
-                registry::tag(&tx, &scope, &arn, &tags).map_err(|e| e.to_string())?;
-                tx.commit().map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(ApiError::invalid)?;
+        let tags = td_tags(&r.tags);
+        td_tag_op(d, &r.resource_arn, move |db, scope, arn| {
+            let tx = db.conn_mut().transaction().context("tagging")?;
+            registry::tag(&tx, scope, arn, &tags)?;
+            Ok(tx.commit().context("tagging")?)
+        })
+        .await?;
         return Ok(json!({}));
     }
     d.engine
         .tag_resource(&r.resource_arn, r.tags)
         .await
-        .map_err(engine_error)?;
+        .map_err(|e| tag_error(&r.resource_arn, e))?;
     Ok(json!({}))
 }
 
@@ -184,23 +216,19 @@ pub(super) struct UntagResource {
 
 pub(super) async fn untag(d: &Daemon, r: UntagResource) -> Result<Value, ApiError> {
     if registry::is_task_definition_arn(&r.resource_arn) {
-        let scope = d.engine.taskdef_scope();
-        let (arn, keys) = (r.resource_arn.clone(), r.tag_keys.clone());
-        d.engine
-            .db()
-            .call(move |db| {
-                let tx = db.conn_mut().transaction().map_err(|e| e.to_string())?;
-                registry::untag(&tx, &scope, &arn, &keys).map_err(|e| e.to_string())?;
-                tx.commit().map_err(|e| e.to_string())
-            })
-            .await
-            .map_err(ApiError::invalid)?;
+        let keys = r.tag_keys.clone();
+        td_tag_op(d, &r.resource_arn, move |db, scope, arn| {
+            let tx = db.conn_mut().transaction().context("untagging")?;
+            registry::untag(&tx, scope, arn, &keys)?;
+            Ok(tx.commit().context("untagging")?)
+        })
+        .await?;
         return Ok(json!({}));
     }
     d.engine
         .untag_resource(&r.resource_arn, r.tag_keys)
         .await
-        .map_err(engine_error)?;
+        .map_err(|e| tag_error(&r.resource_arn, e))?;
     Ok(json!({}))
 }
 
@@ -212,21 +240,17 @@ pub(super) struct ListTagsForResource {
 
 pub(super) async fn list_tags(d: &Daemon, r: ListTagsForResource) -> Result<Value, ApiError> {
     if registry::is_task_definition_arn(&r.resource_arn) {
-        let scope = d.engine.taskdef_scope();
-        let arn = r.resource_arn.clone();
-        let tags = d
-            .engine
-            .db()
-            .call(move |db| registry::list_tags(db.conn(), &scope, &arn))
-            .await
-            .map_err(|e| super::engine_error(e.into()))?;
+        let tags = td_tag_op(d, &r.resource_arn, |db, scope, arn| {
+            registry::list_tags(db.conn(), scope, arn)
+        })
+        .await?;
         return Ok(json!({"tags": tags}));
     }
     let tags = d
         .engine
         .list_tags(&r.resource_arn)
         .await
-        .map_err(engine_error)?;
+        .map_err(|e| tag_error(&r.resource_arn, e))?;
     Ok(json!({"tags": tags}))
 }
 

@@ -60,6 +60,7 @@ pub(crate) async fn berth(d: &Daemon, op: &str, body: &[u8]) -> Result<Reply, Ap
         "RemoveVolume" => berth::remove_volume(d, parse(body)?).await.map(Reply::Json),
         "ValidateTaskDefinition" => taskdefs::validate_only(body).map(Reply::Json),
         "StopTask" => berth::stop_task(d, parse(body)?).await.map(Reply::Json),
+        "WaitTask" => berth::wait_task(d, parse(body)?).await.map(Reply::Json),
         other => Err(ApiError::new(
             "UnknownOperationException",
             StatusCode::BAD_REQUEST,
@@ -75,7 +76,20 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
+    require_object(body)?;
     berth_runtime::taskdef::from_json(body).map_err(|e| parse_error(&e))
+}
+
+/// Every ECS input is a JSON object; anything else is refused before the typed parse
+/// (whose message would name berth's internal types).
+pub(crate) fn require_object(body: &[u8]) -> Result<(), ApiError> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ if std::str::from_utf8(body).is_err() => Err(ApiError::invalid(
+            "the request body is not UTF-8 text (a JSON object is expected)",
+        )),
+        _ => Err(ApiError::invalid("the request body must be a JSON object")),
+    }
 }
 
 pub(crate) fn parse_error(e: &ParseError) -> ApiError {

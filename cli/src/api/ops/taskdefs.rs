@@ -25,6 +25,7 @@ fn tx_error(e: String) -> ApiError {
 /// RegisterTaskDefinition. The response adds berth's warnings about fields it accepts
 /// but cannot honour (`berthWarnings`; SDKs ignore members they do not model).
 pub(super) async fn register(d: &Daemon, body: &[u8]) -> Result<Value, ApiError> {
+    super::require_object(body)?;
     let def = taskdef::parse_task_definition(body).map_err(|e| parse_error(&e))?;
     let validated = taskdef::validate(def).map_err(|e| engine_error(EngineError::Validation(e)))?;
     let warnings: Vec<String> = validated
