@@ -202,14 +202,18 @@ impl Fixture {
             .spawn()
             .unwrap();
         during(&run_dir);
+        // `berth shim` detaches (it forks away at once): the child we started exits
+        // immediately, and the shim's end shows in state.json and in its pid going away.
+        let status = child.wait().unwrap();
+        assert!(status.success(), "berth shim failed to start: {status}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(run_dir.join(shim::LOG_FILE)).unwrap_or_default();
-                assert!(status.success(), "shim failed: {status}\n{log}");
+            let stopped = shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped);
+            if stopped && !shim::shim_alive(&run_dir) {
                 break;
             }
-            assert!(Instant::now() < deadline, "shim did not finish");
+            let log = std::fs::read_to_string(run_dir.join(shim::LOG_FILE)).unwrap_or_default();
+            assert!(Instant::now() < deadline, "shim did not finish:\n{log}");
             std::thread::sleep(Duration::from_millis(20));
         }
         // Shown when a test fails.

@@ -584,10 +584,22 @@ impl Drop for Daemon {
             let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
         }
         let _ = run;
+        // The daemon's cgroup and what is left in it once every task is gone: the
+        // `daemon` leaf it moved itself into (v2).
         if let Some(cg) = &self.cgroup {
-            let _ = std::fs::remove_dir(cg);
+            remove_empty_cgroups(cg);
         }
     }
+}
+
+/// Removes `dir` and its child cgroups, deepest first (only empty ones go).
+fn remove_empty_cgroups(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_cgroups(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// One HTTP/1.1 POST over a unix socket; returns (status, body).

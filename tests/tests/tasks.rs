@@ -194,11 +194,13 @@ fn cpu_shares_split_a_contended_cpu_about_four_to_one() {
     let script = format!(
         "for i in $(seq {cpus}); do (while :; do :; done) & done; sleep 1; a={usage}; sleep 3; b={usage}; echo usage=$((b - a)); kill $(jobs -p) 2>/dev/null; exit 0"
     );
+    // 4:1, scaled to fit the host's registered CPU units (1024 per CPU).
+    let units = 1024 * cpus as u64;
     let mut big = container("big", &image, &script);
-    big["cpu"] = json!(1024);
+    big["cpu"] = json!(units * 3 / 4);
     big["essential"] = json!(false);
     let mut small = container("small", &image, &script);
-    small["cpu"] = json!(256);
+    small["cpu"] = json!(units * 3 / 16);
     let td = d.register(json!({"family": "shares", "containerDefinitions": [big, small]}));
     let id = d.run_task(&td);
     d.wait_stopped(&id, Duration::from_secs(60));
