@@ -4,9 +4,9 @@
 set -eu
 
 PACKAGES="
-  build-essential pkg-config libseccomp-dev
+  build-essential pkg-config libseccomp-dev libelf-dev zlib1g-dev
   iproute2 nftables
-  busybox-static docker-registry skopeo umoci jq
+  busybox-static docker-registry skopeo umoci jq sqlite3
   qemu-system-x86 debootstrap debian-archive-keyring zstd e2fsprogs
   python3 python3-pip python3-venv
 "
