@@ -184,8 +184,9 @@ fn check_mapping(mode: NetworkMode, f: &str, pm: &PortMapping) -> Result<(), Val
                 ensure(hp.get() == cp.get(), || {
                     rule(
                         format!("{f}.hostPort"),
+                        // ECS's own sentence, after the field berth names.
                         format!(
-                            "({hp}) must be empty or equal to containerPort ({cp}) when networkMode is {mode}"
+                            "({hp}) must be empty or equal to containerPort ({cp}): When networkMode={mode}, the host ports and container ports in port mappings must match."
                         ),
                     )
                 })?;

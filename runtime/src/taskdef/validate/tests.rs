@@ -913,13 +913,13 @@ fn port_mapping_rules() {
                     json!([{"containerPort": 80, "hostPort": 8080}]),
                 ),
                 &format!(
-                    "{p}[0].hostPort (8080) must be empty or equal to containerPort (80) when networkMode is awsvpc"
+                    "{p}[0].hostPort (8080) must be empty or equal to containerPort (80): When networkMode=awsvpc, the host ports and container ports in port mappings must match."
                 ),
             ),
             (
                 pm(Some("host"), json!([{"containerPort": 80, "hostPort": 81}])),
                 &format!(
-                    "{p}[0].hostPort (81) must be empty or equal to containerPort (80) when networkMode is host"
+                    "{p}[0].hostPort (81) must be empty or equal to containerPort (80): When networkMode=host, the host ports and container ports in port mappings must match."
                 ),
             ),
             (
