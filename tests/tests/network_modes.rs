@@ -1,0 +1,321 @@
+//! The other network modes through `berth daemon` (issue 5): bridge (a namespace and an
+//! address per container, dynamic host ports, links, extraHosts), host (the host's
+//! interfaces, informational mappings, no bridge touched), none (loopback only), and the
+//! `/etc` files every container gets.
+
+mod net_support;
+
+use std::time::{Duration, Instant};
+
+use berth_tests::daemon::Daemon;
+use berth_tests::require_e2e;
+use net_support::*;
+use serde_json::{Value, json};
+
+/// Waits until the container's log contains `needle`.
+fn wait_log(d: &Daemon, id: &str, container: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = logs(d, id, container);
+        if out.contains(needle) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{container} never logged {needle:?}:\n{out}\n{:#}",
+            d.describe(id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn bindings(c: &Value) -> Vec<(u64, u64, String)> {
+    c["networkBindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            assert_eq!(b["bindIP"], "127.0.0.1", "{b}");
+            (
+                b["containerPort"].as_u64().unwrap(),
+                b["hostPort"].as_u64().unwrap(),
+                b["protocol"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn container_ip(c: &Value) -> String {
+    c["networkInterfaces"][0]["privateIpv4Address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no address: {c:#}"))
+        .to_owned()
+}
+
+fn netns_files(d: &Daemon) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d.run_root().join("netns"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn host_links(d: &Daemon) -> String {
+    let out = d.host.output("ip", &["-o", "link", "show"]).unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn bridge_mode_gives_each_container_a_namespace_dynamic_ports_links_and_extra_hosts() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let web = json!({"name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+        "command": [httpd_cmd(80, "web")], "hostname": "webhost",
+        "portMappings": [{"containerPort": 80}, {"containerPort": 81, "hostPort": 0, "protocol": "udp"}]});
+    let api = json!({"name": "api", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+        "command": [httpd_cmd(80, "api")],
+        "portMappings": [{"containerPort": 80}, {"containerPort": 80, "hostPort": 8085}]});
+    let client = json!({"name": "client", "image": image, "memory": 32, "essential": false,
+        "entryPoint": ["sh", "-c"], "hostname": "clienthost",
+        "links": ["web:frontend", "api"],
+        "extraHosts": [{"hostname": "db.example", "ipAddress": "10.1.2.3"}],
+        "dnsServers": ["10.0.0.2"], "dnsSearchDomains": ["corp.example"],
+        "dependsOn": [{"containerName": "web", "condition": "START"}, {"containerName": "api", "condition": "START"}],
+        "command": [format!(
+            "echo host=$(hostname); cat /etc/hosts /etc/resolv.conf; ip -o -4 addr show eth0; echo links=$(ip -o link | wc -l); {} && {} && echo CLIENT-DONE; exec sleep 600",
+            retry_wget("http://frontend/"), retry_wget("http://api/")
+        )]});
+    let td = d.register(json!({"family": "bF-bridge", "networkMode": "bridge", "containerDefinitions": [web, api, client]}));
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    // ECS shows no ENI for bridge tasks.
+    assert_eq!(t["attachments"], json!([]), "{t:#}");
+
+    // A namespace, a veth and an address per container.
+    let files = netns_files(&d);
+    assert_eq!(
+        files,
+        (0..3).map(|i| format!("{id}-{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        host_links(&d).lines().filter(|l| l.contains(": bth")).count(),
+        3
+    );
+    let ips: Vec<String> = ["web", "api", "client"]
+        .iter()
+        .map(|n| container_ip(named(&t, n)))
+        .collect();
+    let mut distinct = ips.clone();
+    distinct.dedup();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{ips:?}");
+
+    // Dynamic host ports, distinct, from the ephemeral range; the fixed one as asked.
+    let wb = bindings(named(&t, "web"));
+    let ab = bindings(named(&t, "api"));
+    assert_eq!(wb.len(), 2, "{t:#}");
+    assert_eq!(ab.len(), 2, "{t:#}");
+    assert_eq!((wb[0].0, wb[0].2.as_str()), (80, "tcp"));
+    assert_eq!((wb[1].0, wb[1].2.as_str()), (81, "udp"));
+    assert_eq!(ab[1], (80, 8085, "tcp".to_owned()));
+    let dynamic = [wb[0].1, wb[1].1, ab[0].1];
+    for p in dynamic {
+        assert!((49153..=65535).contains(&p), "{p} is not ephemeral: {t:#}");
+    }
+    assert!(
+        dynamic[0] != dynamic[1] && dynamic[1] != dynamic[2] && dynamic[0] != dynamic[2],
+        "{dynamic:?}"
+    );
+    assert_eq!(named(&t, "client")["networkBindings"], json!([]));
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://127.0.0.1:{}/", wb[0].1)).trim(),
+        "web"
+    );
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://127.0.0.1:{}/", ab[0].1)).trim(),
+        "api"
+    );
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8085/").trim(),
+        "api"
+    );
+    assert_eq!(publish_elements(&d), 4);
+
+    // Inside the client: its own address and hostname, links and extraHosts in
+    // /etc/hosts, resolv.conf from dnsServers and dnsSearchDomains.
+    let out = wait_log(&d, &id, "client", "CLIENT-DONE");
+    assert!(out.contains("host=clienthost"), "{out}");
+    assert!(out.contains(&format!("inet {}/20", ips[2])), "{out}");
+    assert!(out.contains("links=2"), "lo and eth0 only: {out}");
+    let hosts_line = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(hosts_line("frontend").as_deref(), Some(ips[0].as_str()), "{out}");
+    assert_eq!(hosts_line("web").as_deref(), Some(ips[0].as_str()), "{out}");
+    assert_eq!(hosts_line("api").as_deref(), Some(ips[1].as_str()), "{out}");
+    assert_eq!(hosts_line("db.example").as_deref(), Some("10.1.2.3"), "{out}");
+    assert_eq!(hosts_line("clienthost").as_deref(), Some(ips[2].as_str()), "{out}");
+    assert_eq!(hosts_line("localhost").as_deref(), Some("127.0.0.1"), "{out}");
+    assert!(out.contains("nameserver 10.0.0.2"), "{out}");
+    assert!(out.contains("search corp.example"), "{out}");
+
+    stop(&d, &id);
+    d.assert_clean();
+    assert_no_leases(&d);
+}
+
+#[test]
+fn host_mode_uses_the_host_network_and_touches_no_bridge() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
+    let td = d.register(json!({"family": "bF-host", "networkMode": "host", "containerDefinitions": [{
+        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+        "command": [format!("ip -o -4 addr; {}", httpd_cmd(8086, "hostweb"))],
+        "portMappings": [{"containerPort": 8086}]
+    }]}));
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    assert_eq!(t["attachments"], json!([]), "{t:#}");
+    let c = &t["containers"][0];
+    assert_eq!(c["networkInterfaces"], json!([]), "{t:#}");
+    assert_eq!(
+        c["networkBindings"],
+        json!([{"bindIP": "0.0.0.0", "containerPort": 8086, "hostPort": 8086, "protocol": "tcp"}]),
+        "{t:#}"
+    );
+    // The container binds on the host itself: the LAN reaches it directly.
+    assert_eq!(
+        fetch_until(&peer, &format!("http://{HOST_LAN}:8086/")).trim(),
+        "hostweb"
+    );
+    let out = logs(&d, &id, "web");
+    assert!(out.contains(&format!("inet {HOST_LAN}/24")), "{out}");
+    // No namespace, no bridge, no table, nothing published.
+    assert_eq!(netns_files(&d), Vec::<String>::new());
+    assert!(!host_links(&d).contains("berth0"), "{}", host_links(&d));
+    let table = d.host.output("nft", &["list", "tables"]).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&table.stdout).contains("berth"),
+        "{table:?}"
+    );
+    // The mapping still reserves the port: a second copy is refused, as on ECS.
+    let v = d.ok("RunTask", json!({"taskDefinition": td}));
+    assert_eq!(v["failures"][0]["reason"], "RESOURCE:PORTS", "{v:#}");
+    stop(&d, &id);
+    d.assert_clean();
+    assert_no_leases(&d);
+}
+
+#[test]
+fn none_mode_has_loopback_only() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
+    let td = d.register(json!({"family": "bF-none", "networkMode": "none", "containerDefinitions": [
+        container("c", &image, &format!(
+            "ip -o link; ip -o -4 addr; wget -q -O - http://{PEER_LAN}:9/ || echo no-egress; cat /etc/hosts; echo host=$(hostname)"
+        ))
+    ]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    let out = logs(&d, &id, "c");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
+    assert_eq!(t["attachments"], json!([]), "{t:#}");
+    assert_eq!(t["containers"][0]["networkInterfaces"], json!([]), "{t:#}");
+    assert_eq!(t["containers"][0]["networkBindings"], json!([]), "{t:#}");
+    let links: Vec<&str> = out.lines().filter(|l| l.contains("mtu")).collect();
+    assert_eq!(links.len(), 1, "{out}");
+    assert!(links[0].contains(": lo:") && links[0].contains("UP"), "{out}");
+    assert!(out.contains("inet 127.0.0.1/8"), "{out}");
+    assert!(out.contains("no-egress"), "{out}");
+    assert!(out.contains("127.0.0.1\tlocalhost") || out.contains("127.0.0.1 localhost"), "{out}");
+    // A none-mode host needs no bridge.
+    assert!(!host_links(&d).contains("berth0"), "{}", host_links(&d));
+    d.assert_clean();
+    drop(peer);
+}
+
+#[test]
+fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let show = "echo host=$(hostname); echo file=$(cat /etc/hostname); cat /etc/hosts /etc/resolv.conf";
+    let mut custom = container("custom", &image, show);
+    custom["dnsServers"] = json!(["10.0.0.2", "10.0.0.3"]);
+    custom["dnsSearchDomains"] = json!(["corp.example", "example.com"]);
+    custom["essential"] = json!(false);
+    let td = d.register(json!({"family": "bF-etc", "networkMode": "awsvpc", "containerDefinitions": [
+        container("plain", &image, &format!("{show}; sleep 1")), custom
+    ]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    let ip = task_ip(&t);
+    let o = ip.octets();
+    let name = format!("ip-{}-{}-{}-{}", o[0], o[1], o[2], o[3]);
+    for c in ["plain", "custom"] {
+        let out = logs(&d, &id, c);
+        assert!(out.contains(&format!("host={name}\n")), "{c}: {out}");
+        assert!(out.contains(&format!("file={name}\n")), "{c}: {out}");
+        assert!(
+            out.lines().any(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some(&ip.to_string()) && w.any(|n| n == name)
+            }),
+            "{c}: {out}"
+        );
+        assert!(
+            out.lines().any(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some("127.0.0.1") && w.any(|n| n == "localhost")
+            }),
+            "{c}: {out}"
+        );
+    }
+    let custom = logs(&d, &id, "custom");
+    assert!(custom.contains("nameserver 10.0.0.2\nnameserver 10.0.0.3"), "{custom}");
+    assert!(custom.contains("search corp.example example.com"), "{custom}");
+    // Without dnsServers: the host's resolvers, never a loopback stub the task cannot
+    // reach from its namespace.
+    let plain = logs(&d, &id, "plain");
+    for l in plain.lines().filter(|l| l.starts_with("nameserver")) {
+        assert!(!l.contains(" 127."), "{plain}");
+    }
+    d.assert_clean();
+}
+
+#[test]
+fn a_definition_without_network_mode_publishes_bridge_style_mappings_and_resolves_links() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    // What ECS runs in bridge mode; berth runs it with one namespace per task.
+    let td = d.register(json!({"family": "bF-default", "containerDefinitions": [
+        {"name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+         "command": [httpd_cmd(80, "default-mode")],
+         "portMappings": [{"containerPort": 80, "hostPort": 8087}]},
+        {"name": "client", "image": image, "memory": 32, "essential": false, "entryPoint": ["sh", "-c"],
+         "links": ["web:frontend"],
+         "command": [format!("{} && echo CLIENT-DONE; exec sleep 600", retry_wget("http://frontend/"))]}
+    ]}));
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    assert_eq!(
+        named(&t, "web")["networkBindings"],
+        json!([{"bindIP": "127.0.0.1", "containerPort": 80, "hostPort": 8087, "protocol": "tcp"}]),
+        "{t:#}"
+    );
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8087/").trim(),
+        "default-mode"
+    );
+    let out = wait_log(&d, &id, "client", "CLIENT-DONE");
+    assert!(out.contains("default-mode"), "{out}");
+    stop(&d, &id);
+    d.assert_clean();
+}
