@@ -150,3 +150,36 @@ fn memory_reservation_becomes_the_soft_limit() {
     d.wait_stopped(&id, Duration::from_secs(60));
     d.assert_clean();
 }
+
+/// A host block device the container must not open even though it may create the node
+/// (CAP_MKNOD is in Docker's default set): the device allowlist is enforced by the
+/// devices cgroup on v1 and by an eBPF program on v2.
+#[test]
+fn containers_cannot_open_host_devices_they_create() {
+    require_e2e!();
+    let Some(dev) = std::fs::read_dir("/sys/dev/block")
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+    else {
+        eprintln!("skipping: no block device on this host");
+        return;
+    };
+    let (major, minor) = dev.split_once(':').unwrap();
+    let (d, image) = start();
+    let script = format!(
+        "mknod /tmp/disk b {major} {minor} && echo created; dd if=/tmp/disk of=/dev/null bs=1 count=1 2>&1; echo rc=$?"
+    );
+    let td = d.register(json!({"family": "devices", "containerDefinitions": [
+        {"name": "c", "image": image, "memory": 32, "entryPoint": ["sh", "-c"], "command": [script]}
+    ]}));
+    let id = d.run_task(&td);
+    d.wait_stopped(&id, Duration::from_secs(120));
+    let log = d.cli(&["logs", &id, "c"]);
+    let out = String::from_utf8_lossy(&log.stdout).into_owned() + &String::from_utf8_lossy(&log.stderr);
+    assert!(out.contains("created"), "{out}");
+    assert!(out.contains("Operation not permitted"), "the container read a host block device {dev}:\n{out}");
+    assert!(!out.contains("rc=0"), "{out}");
+    d.assert_clean();
+}
