@@ -87,17 +87,23 @@ impl Engine {
 
         let scope = self.taskdef_scope();
         let reference = req.task_definition.clone();
-        let registered = self
+        let propagate = req.propagate_task_definition_tags;
+        let (registered, td_tags) = self
             .db()
-            .call(move |db| taskdef::registry::resolve_runnable(db.conn(), &scope, &reference))
+            .call(move |db| -> Result<_, taskdef::registry::RegistryError> {
+                let td = taskdef::registry::resolve_runnable(db.conn(), &scope, &reference)?;
+                // A definition's tags live in the registry's tag table (TagResource
+                // changes them), not in the stored definition.
+                let tags = if propagate {
+                    taskdef::registry::list_tags(db.conn(), &scope, &td.arn)?
+                } else {
+                    Vec::new()
+                };
+                Ok((td, tags))
+            })
             .await?;
         let td_arn = registered.arn.clone();
         let family = registered.family.clone();
-        let td_tags = if req.propagate_task_definition_tags {
-            registered.definition.tags().to_vec()
-        } else {
-            Vec::new()
-        };
         let effective = match &req.overrides {
             Some(o) => taskdef::apply_overrides(&registered.definition, o)?,
             None => registered.definition,
