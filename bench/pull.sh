@@ -102,8 +102,7 @@ run() { # name image
   if [ -n "$PODMAN" ]; then
     set -- "$@" --prepare "$PODMAN rmi -af >/dev/null 2>&1 || true" -n "podman $name" "$PODMAN pull -q --tls-verify=false $REG/perf/$image"
   fi
-  hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-json "$W/$name.json" "$@" >/dev/null 2>&1 \
-    || hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$W/$name.json" "$@" >/dev/null
+  hyperfine --style basic --runs "$RUNS" --warmup 1 --export-json "$W/$name.json" "$@" >/dev/null
   jq -r '.results[] | "\(.command)\t\(.min)\t\(.median)\t\(.max)"' "$W/$name.json"
 }
 
