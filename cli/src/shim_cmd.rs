@@ -1,23 +1,48 @@
 //! `berth shim <task-run-dir>`: the per-task supervisor process.
 
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::ExitCode;
 
-use nix::unistd::{ForkResult, fork, setsid};
+use nix::fcntl::OFlag;
+use nix::unistd::{ForkResult, fork, pipe2, read, setsid, write};
 
 /// Detaches (so the shim is never the daemon's child and outlives it), then runs the
 /// shim. Logs go to stderr, which the daemon points at `shim.log`.
+///
+/// The process the daemon started exits once the detached shim listens on its control
+/// socket (success) or has failed before that (failure), so the daemon connects at its
+/// first attempt instead of retrying.
 pub(crate) fn run(task_dir: &Path) -> ExitCode {
+    let (ready_r, ready_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth shim: pipe failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // SAFETY: called first thing in main, before any thread exists; the child goes on
     // as an ordinary single-threaded process.
     match unsafe { fork() } {
-        Ok(ForkResult::Parent { .. }) => return ExitCode::SUCCESS,
+        Ok(ForkResult::Parent { .. }) => {
+            drop(ready_w);
+            let mut byte = [0u8; 1];
+            return loop {
+                match read(ready_r.as_raw_fd(), &mut byte) {
+                    Ok(1) => break ExitCode::SUCCESS,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    // The shim ended before listening; its reason is in shim.log.
+                    _ => break ExitCode::FAILURE,
+                }
+            };
+        }
         Ok(ForkResult::Child) => {}
         Err(e) => {
             eprintln!("berth shim: fork failed: {e}");
             return ExitCode::FAILURE;
         }
     }
+    drop(ready_r);
     let _ = setsid();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -27,7 +52,11 @@ pub(crate) fn run(task_dir: &Path) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    match berth_runtime::shim::run(task_dir) {
+    let ready = move || {
+        let _ = write(&ready_w, b"1");
+        drop(ready_w);
+    };
+    match berth_runtime::shim::run(task_dir, ready) {
         Ok(state) => {
             tracing::info!(status = ?state.status, "shim finished");
             ExitCode::SUCCESS

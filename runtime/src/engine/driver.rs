@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_netns::{
     EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest,
@@ -73,7 +73,59 @@ pub(crate) async fn update<R: Send + 'static>(
             Ok(Some((rec, r)))
         })
         .await?;
-    out.ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))
+    let out =
+        out.ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))?;
+    engine
+        .inner()
+        .task_changed
+        .send_modify(|n| *n = n.wrapping_add(1));
+    Ok(out)
+}
+
+/// How long a waiter sleeps before looking again even without a wake-up (a record
+/// changed by something other than a driver, e.g. reconciliation).
+const WAIT_RECHECK: Duration = Duration::from_secs(1);
+
+impl Engine {
+    /// Waits until the task's `lastStatus` reaches `status` (or passes it: a task never
+    /// moves backwards) or `timeout` passes, and returns the task as it is then. The
+    /// event-driven form of polling DescribeTasks (`berth run`, `berth.WaitTask`).
+    pub async fn wait_task(
+        &self,
+        cluster: Option<&str>,
+        reference: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> Result<Task, EngineError> {
+        let cluster = self.require_cluster(cluster).await?;
+        let (id, _) = super::arn::task_id(reference);
+        let want = st::rank(status);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changed = self.inner().task_changed.subscribe();
+        loop {
+            // Marked seen before reading, so a change after the read wakes the wait.
+            changed.borrow_and_update();
+            let rec = self
+                .task(&id)
+                .await?
+                .filter(|r| r.cluster == cluster)
+                .ok_or_else(|| {
+                    EngineError::NotFound("The referenced task was not found.".into())
+                })?;
+            let now = tokio::time::Instant::now();
+            if st::rank(&rec.task.last_status) >= want || now >= deadline {
+                return Ok(rec.task);
+            }
+            let nap = (deadline - now).min(WAIT_RECHECK);
+            let _ = tokio::time::timeout(nap, changed.changed()).await;
+        }
+    }
+
+    /// Changes whenever a driver stores a task record: a wake-up for followers (the
+    /// value itself means nothing).
+    pub fn task_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner().task_changed.subscribe()
+    }
 }
 
 async fn set_status(
@@ -110,28 +162,77 @@ fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
 }
 
 async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
+/// Debug-level timing of a task's steps (`BERTH_LOG=berth_runtime=debug`): where the
+/// time between RunTask and STOPPED goes.
+struct Steps<'a> {
+    task: &'a str,
+    start: Instant,
+    last: Instant,
+}
+
+impl<'a> Steps<'a> {
+    fn new(task: &'a str) -> Steps<'a> {
+        let now = Instant::now();
+        Steps {
+            task,
+            start: now,
+            last: now,
+        }
+    }
+
+    fn done(&mut self, step: &'static str) {
+        let now = Instant::now();
+        tracing::debug!(
+            task = %self.task,
+            step,
+            step_ms = (now - self.last).as_secs_f64() * 1e3,
+            total_ms = (now - self.start).as_secs_f64() * 1e3,
+            "task step done"
+        );
+        self.last = now;
+    }
+}
+
     match start {
+    let mut steps = Steps::new(id);
         Start::Provision => {
-            let Some(holds) = provision_task(engine, id).await? else {
+            let Some(holds) = provision_task(engine, id, &mut steps).await? else {
                 return Ok(());
             };
-            start_shim(engine, id, holds).await?;
-            follow(engine, id).await?;
+            if let Err(e) = start_shim(engine, id, holds).await {
+                let reason = format!(
+                    "ResourceInitializationError: the task's shim did not start: {}",
+                    shim_failure(engine, id).unwrap_or_else(|| crate::engine::chain(&e))
+                );
+                fail(engine, id, "TaskFailedToStart", &reason).await?;
+                finalize(engine, id).await?;
+                return Ok(());
+            }
+            steps.done("shim started");
+            follow(engine, id, &mut steps).await?;
+            steps.done("shim finished");
         }
-        Start::Attach => follow(engine, id).await?,
+        Start::Attach => follow(engine, id, &mut steps).await?,
         Start::Finalize => {}
     }
-    finalize(engine, id).await
+    finalize(engine, id).await?;
+    steps.done("finalized");
+    Ok(())
 }
 
 /// Network, cgroup, images and bundles. `None` when the task stopped on the way (the
 /// record is final then).
-async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>>, EngineError> {
+async fn provision_task(
+    engine: &Engine,
+    id: &str,
+    steps: &mut Steps<'_>,
+) -> Result<Option<Vec<OwnedFd>>, EngineError> {
     let rec = engine
         .task(id)
         .await?
         .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
     let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
+    steps.done("record read");
     let mode: NetworkMode = rec
         .runtime
         .network_mode
@@ -144,6 +245,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
         Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
     };
     if let Some(reason) = stop_requested(engine, id) {
+    steps.done("network");
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
     let limits = TaskCgroupLimits {
@@ -171,6 +273,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
         .await;
     }
     set_status(engine, id, st::PENDING).await?;
+    steps.done("cgroup");
 
     // ACTIVATING: images, rootfs, bundles.
     update(engine, id, |rec| {
@@ -180,6 +283,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
     })
     .await?;
     let mut images = BTreeMap::new();
+    steps.done("pending, activating recorded");
     for c in def.containers() {
         let reference = c.image.clone().unwrap_or_default();
         if images.contains_key(&reference) {
@@ -208,6 +312,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
         .map(|(r, root)| (r.clone(), root.manifest_digest.to_string()))
         .collect();
     let manifests: Vec<String> = digests.values().cloned().collect();
+    steps.done("images");
     update(engine, id, move |rec| {
         rec.task.pull_stopped_at = Some(now());
         for c in &mut rec.task.containers {
@@ -247,6 +352,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
         Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
     };
     let mounts = prepared.mounts.clone();
+    steps.done("rootfs and bundles");
     let run_dir = engine.config().paths.task_run_dir(id);
     let task_json = serde_json::to_vec_pretty(&prepared.shim_task).expect("shim task serializes");
     super::host::write_atomic(&run_dir.join(shim::TASK_FILE), &task_json)
@@ -258,6 +364,7 @@ async fn provision_task(engine: &Engine, id: &str) -> Result<Option<Vec<OwnedFd>
     })
     .await?;
     Ok(Some(holds))
+    steps.done("task.json written, shim start recorded");
 }
 
 async fn setup_network(
@@ -484,7 +591,7 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
 }
 
 /// Follows the shim until it reports the task stopped (or disappears).
-async fn follow(engine: &Engine, id: &str) -> Result<(), EngineError> {
+async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
     let mut stop_sent = false;
     let mut connected = None;
@@ -516,7 +623,14 @@ async fn follow(engine: &Engine, id: &str) -> Result<(), EngineError> {
                     let stopped = state.status == RunStatus::Stopped;
                     record_state(engine, id, state).await?;
                     if stopped {
-                        break;
+                        // The shim exits right after its last report: its end of the
+                        // connection closes a moment before it does.
+                        let _ = tokio::time::timeout(SHIM_EXIT_WAIT, async {
+                            while let Ok(Some(_)) = lines.next_line().await {}
+                        })
+                        .await;
+                        wait_shim_exit(&run_dir).await;
+                        return Ok(());
                     }
                 }
                 _ = stop_interval.tick(), if !stop_sent => {
@@ -538,11 +652,26 @@ async fn follow(engine: &Engine, id: &str) -> Result<(), EngineError> {
         if shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped) {
             break;
         }
+/// How long a shim that reported the task stopped gets to exit.
+const SHIM_EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a shim that ended before listening failed, from its log.
+fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
+    let log = engine.config().paths.task_run_dir(id).join(shim::LOG_FILE);
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        l.split_once("shim failed: ")
+            .map(|(_, m)| m.trim().to_owned())
+    })
+}
+
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if shim::shim_alive(&run_dir) {
+    if shim::shim_alive(&run_dir)
+        && !shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped)
+    {
         // Still alive: the connection broke, not the shim. Keep following.
-        return Box::pin(follow(engine, id)).await;
+        return Box::pin(follow(engine, id, steps)).await;
     }
     if let Some(state) = shim::read_state(&run_dir) {
         record_state(engine, id, state).await?;
@@ -558,6 +687,7 @@ async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
 }
 
 async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(), EngineError> {
+    steps.done("connected to the shim");
     update(engine, id, move |rec| {
         if state.seq >= rec.runtime.shim_seq {
             status::apply_shim_state(rec, &state);
@@ -569,7 +699,9 @@ async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(),
 
 /// The task stops before its shim ever ran: record why, then clean up.
 async fn stop_before_shim<T>(
+                    let status = state.status;
     engine: &Engine,
+                    tracing::debug!(task = %id, ?status, "shim state recorded");
     id: &str,
     code: &str,
     reason: &str,
@@ -591,6 +723,7 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
             if c.last_status != "STOPPED" {
                 c.last_status = "STOPPED".into();
             }
+            wait_shim_exit(&run_dir).await;
         }
         status::advance(rec, st::STOPPING);
         rec.task.version += 1;
@@ -605,6 +738,15 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
 pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineError> {
     let rec = set_status(engine, id, st::DEPROVISIONING).await?;
     let paths = engine.config().paths.clone();
+/// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
+/// exit; it has nothing left to do but that.
+async fn wait_shim_exit(run_dir: &Path) {
+    let deadline = tokio::time::Instant::now() + SHIM_EXIT_WAIT;
+    while shim::shim_alive(run_dir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
     let run_dir = paths.task_run_dir(id);
     let data_dir = paths.task_data_dir(id);
     let network: Option<TaskNetwork> = rec
@@ -644,9 +786,8 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
             let _ = std::fs::remove_dir_all(state_root.join(c));
         }
         let _ = std::fs::remove_dir_all(&run_dir);
-        for sub in ["containers", "volumes"] {
-            let _ = std::fs::remove_dir_all(data_dir.join(sub));
-        }
+        let _ = std::fs::remove_dir_all(&volumes_dir);
+        steps.done("finalize: files");
     })
     .await
     .expect("cleanup thread");
@@ -662,6 +803,7 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
         .expect("not poisoned")
         .remove(id);
     update(engine, id, |rec| {
+    let volumes_dir = data_dir.join("volumes");
         rec.task.desired_status = "STOPPED".into();
         status::advance(rec, st::STOPPED);
         let t = now();
@@ -679,22 +821,26 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
         }
         rec.task.version += 1;
     })
+        let mut steps = Steps::new(&tid);
     .await?;
     tracing::info!(task = %id, "task stopped");
     Ok(())
 }
 
+        steps.done("finalize: cgroup");
 /// StopTask.
 pub(crate) async fn request_stop(
     engine: &Engine,
     cluster: &str,
     id: &str,
     reason: String,
+        steps.done("finalize: unmount");
     timeout_secs: Option<u64>,
 ) -> Result<Task, EngineError> {
     let cluster = cluster.to_owned();
     let r2 = reason.clone();
     let (rec, found) = update(engine, id, move |rec| {
+        steps.done("finalize: network");
         if rec.cluster != cluster {
             return false;
         }
@@ -737,6 +883,12 @@ async fn stop_shim(run_dir: &Path, reason: &str, timeout_secs: Option<u64>) -> s
     let stream = UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await?;
     let (r, mut w) = stream.into_split();
     send(
+    // The containers' writable layers sit on the data root's disk, where removing a
+    // tree can take tens of ms: after STOPPED, off the task's path (pruning removes the
+    // task's whole data directory later in any case).
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(data_dir.join("containers"));
+    });
         &mut w,
         &ControlRequest::Stop {
             reason: reason.to_owned(),

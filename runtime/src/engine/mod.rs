@@ -161,6 +161,9 @@ pub(crate) struct Inner {
     drivers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     host: HostResources,
     instance_id: String,
+    /// Bumped whenever a driver stores a task, so waiters (WaitTask, log followers)
+    /// wake up instead of polling.
+    task_changed: tokio::sync::watch::Sender<u64>,
     started_at: f64,
 }
 
@@ -252,6 +255,7 @@ impl Engine {
                 drivers: Mutex::new(HashMap::new()),
                 host,
                 instance_id,
+                task_changed: tokio::sync::watch::Sender::new(0),
                 started_at: now(),
             }),
         };

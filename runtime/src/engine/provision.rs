@@ -118,7 +118,12 @@ fn prepare_inner(
             .map(|i| i.private_ipv4_address);
         let runtime_id = format!("{}-{}", input.task_id, name);
         let hostname = match (mode, address) {
-            (NetworkMode::Awsvpc, Some(a)) => netfiles::default_hostname(a),
+            // (`hostname` is refused with awsvpc declared; without networkMode it is
+            // valid, as ECS runs such a definition in bridge mode.)
+            (NetworkMode::Awsvpc, Some(a)) => c
+                .hostname
+                .clone()
+                .unwrap_or_else(|| netfiles::default_hostname(a)),
             (NetworkMode::Host, _) => nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
@@ -546,20 +551,20 @@ fn endpoint_for<'a>(
         .or_else(|| net.endpoints.iter().find(|e| e.name == "task"))
 }
 
-/// `/etc/hosts` lines for `links` (bridge mode): `name:alias` of another container.
+/// `/etc/hosts` lines for `links`: `name:alias` of another container, at its own address
+/// (bridge mode), or at 127.0.0.1 when the task's containers share one namespace (a
+/// definition without networkMode: ECS allows links there, berth runs it like awsvpc).
 fn links_for(c: &ContainerDefinition, net: Option<&TaskNetwork>) -> Vec<HostsEntry> {
     let Some(net) = net else { return Vec::new() };
     c.links
         .iter()
         .filter_map(|l| {
             let (target, alias) = l.split_once(':').unwrap_or((l, l));
-            let ip: Ipv4Addr = net
-                .endpoints
-                .iter()
-                .find(|e| e.name == target)?
-                .interface
-                .as_ref()?
-                .private_ipv4_address;
+            let ip: Ipv4Addr = match net.endpoints.iter().find(|e| e.name == target) {
+                Some(e) => e.interface.as_ref()?.private_ipv4_address,
+                None if net.endpoints.iter().any(|e| e.name == "task") => Ipv4Addr::LOCALHOST,
+                None => return None,
+            };
             let mut names = vec![alias.to_owned()];
             if alias != target {
                 names.push(target.to_owned());

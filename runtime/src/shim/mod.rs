@@ -93,8 +93,10 @@ impl ShimError {
 }
 
 /// Runs the shim for the task in `task_dir` until every container has stopped.
-/// Called by `berth shim`, in a fresh single-threaded process.
-pub fn run(task_dir: &Path) -> Result<ShimState, ShimError> {
+/// Called by `berth shim`, in a fresh single-threaded process. `ready` is called once
+/// the control socket listens and `shim.pid` is written.
+pub fn run(task_dir: &Path, ready: impl FnOnce()) -> Result<ShimState, ShimError> {
+    let t0 = std::time::Instant::now();
     let task_path = task_dir.join(TASK_FILE);
     let text = std::fs::read(&task_path).map_err(|source| ShimError::ReadTask {
         path: task_path.clone(),
@@ -127,6 +129,11 @@ pub fn run(task_dir: &Path) -> Result<ShimState, ShimError> {
     })?;
 
     let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
+    ready();
+    tracing::debug!(
+        ms = t0.elapsed().as_secs_f64() * 1e3,
+        "shim set up, control socket bound"
+    );
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
     let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
     let state = sup.run()?;

@@ -260,8 +260,11 @@ impl Supervisor {
             for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
                 self.pipes.push(Pipe {
                     container: i,
+            let t0 = std::time::Instant::now();
                     source: PipeSource::Log(stream),
                     fd,
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(container = %c.name, ms, "libcontainer create and start");
                 });
             }
             started.map_err(|msg| {
@@ -327,7 +330,10 @@ impl Supervisor {
         let s = &mut self.state.containers[i];
         s.status = ContainerStatus::Stopped;
         s.exit_code = Some(reaped.code);
+        let t0 = std::time::Instant::now();
         s.finished_at = Some(t);
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(container = %c.name, ms, "libcontainer delete");
         s.oom_killed = oom;
         if oom {
             s.reason = Some(OOM_REASON.to_owned());
@@ -651,6 +657,7 @@ impl Supervisor {
         }
         for c in &self.task.containers {
             container::delete(c, &self.task.container_state_root);
+        let t0 = std::time::Instant::now();
         }
         self.dirty = true;
         self.publish()?;
@@ -658,6 +665,7 @@ impl Supervisor {
             c.drain_before_exit();
         }
         Ok(self.state)
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "task cgroup removed");
     }
 }
 
