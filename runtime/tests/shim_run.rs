@@ -56,12 +56,16 @@ struct Fixture {
     created: Vec<PathBuf>,
     bin: PathBuf,
     task_id: String,
+    v2_dir: Option<PathBuf>,
 }
 
 impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = self.cgroups.remove_task(&self.task_id);
         self.cgroups.release(&self.created);
+        if let Some(dir) = &self.v2_dir {
+            berth_tests::daemon::remove_empty_cgroups(dir);
+        }
     }
 }
 
@@ -101,11 +105,24 @@ impl Fixture {
         );
         // One base per fixture: tests run in parallel and each releases its own.
         let name = format!("berth-shimtest-{task_id}");
-        // On v2 establishing moves this process into a leaf; the tests run on v1 here
-        // and inside the v2 VM from a cgroup of their own.
-        let (cgroups, created) =
-            BerthCgroups::establish(host, &own, &name, std::process::id()).unwrap();
+        // On v2 the subtree is a fresh child cgroup of this test's own (the test process
+        // moves into a leaf once, see berth_tests::daemon::daemon_cgroup); nothing is
+        // moved into its `daemon` leaf (pid 0). On v1 it nests under the test's cgroups.
+        let (cgroups, created, v2_dir) = match berth_tests::daemon::daemon_cgroup(&name) {
+            Some(dir) => {
+                let path = format!("/{}", dir.strip_prefix("/sys/fs/cgroup").unwrap().display());
+                let own = ProcCgroups { unified: Some(path), ..Default::default() };
+                let (cg, created) = BerthCgroups::establish(host, &own, &name, 0).unwrap();
+                (cg, created, Some(dir))
+            }
+            None => {
+                let (cg, created) =
+                    BerthCgroups::establish(host, &own, &name, std::process::id()).unwrap();
+                (cg, created, None)
+            }
+        };
         Fixture {
+            v2_dir,
             dir,
             cgroups,
             created,
@@ -186,6 +203,7 @@ impl Fixture {
             container_state_root: self.dir.path().join("state"),
             containers,
             log: LogSettings::default(),
+            shared_namespaces: Vec::new(),
         };
         std::fs::write(
             run_dir.join(shim::TASK_FILE),
