@@ -78,7 +78,7 @@ static V2_SPLIT: Once = Once::new();
 /// On cgroup v2, a daemon needs a cgroup of its own with controllers available. The
 /// test process moves into a leaf (`<own>/runner`) once, its own cgroup enables
 /// controllers for children, and each daemon gets `<own>/<name>`.
-fn daemon_cgroup(name: &str) -> Option<PathBuf> {
+pub fn daemon_cgroup(name: &str) -> Option<PathBuf> {
     if !cgroup2() {
         return None;
     }
@@ -593,7 +593,7 @@ impl Drop for Daemon {
 }
 
 /// Removes `dir` and its child cgroups, deepest first (only empty ones go).
-fn remove_empty_cgroups(dir: &Path) {
+pub fn remove_empty_cgroups(dir: &Path) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             remove_empty_cgroups(&e.path());
