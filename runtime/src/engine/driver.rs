@@ -161,7 +161,6 @@ fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
         .and_then(|(_, t)| *t)
 }
 
-async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
 /// Debug-level timing of a task's steps (`BERTH_LOG=berth_runtime=debug`): where the
 /// time between RunTask and STOPPED goes.
 struct Steps<'a> {
@@ -193,8 +192,9 @@ impl<'a> Steps<'a> {
     }
 }
 
-    match start {
+async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
     let mut steps = Steps::new(id);
+    match start {
         Start::Provision => {
             let Some(holds) = provision_task(engine, id, &mut steps).await? else {
                 return Ok(());
@@ -231,8 +231,8 @@ async fn provision_task(
         .task(id)
         .await?
         .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
-    let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
     steps.done("record read");
+    let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
     let mode: NetworkMode = rec
         .runtime
         .network_mode
@@ -244,8 +244,8 @@ async fn provision_task(
         Ok(v) => v,
         Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
     };
-    if let Some(reason) = stop_requested(engine, id) {
     steps.done("network");
+    if let Some(reason) = stop_requested(engine, id) {
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
     let limits = TaskCgroupLimits {
@@ -272,8 +272,8 @@ async fn provision_task(
         )
         .await;
     }
-    set_status(engine, id, st::PENDING).await?;
     steps.done("cgroup");
+    set_status(engine, id, st::PENDING).await?;
 
     // ACTIVATING: images, rootfs, bundles.
     update(engine, id, |rec| {
@@ -282,8 +282,8 @@ async fn provision_task(
         rec.task.version += 1;
     })
     .await?;
-    let mut images = BTreeMap::new();
     steps.done("pending, activating recorded");
+    let mut images = BTreeMap::new();
     for c in def.containers() {
         let reference = c.image.clone().unwrap_or_default();
         if images.contains_key(&reference) {
@@ -311,8 +311,8 @@ async fn provision_task(
         .iter()
         .map(|(r, root)| (r.clone(), root.manifest_digest.to_string()))
         .collect();
-    let manifests: Vec<String> = digests.values().cloned().collect();
     steps.done("images");
+    let manifests: Vec<String> = digests.values().cloned().collect();
     update(engine, id, move |rec| {
         rec.task.pull_stopped_at = Some(now());
         for c in &mut rec.task.containers {
@@ -351,8 +351,8 @@ async fn provision_task(
         Ok(p) => p,
         Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
     };
-    let mounts = prepared.mounts.clone();
     steps.done("rootfs and bundles");
+    let mounts = prepared.mounts.clone();
     let run_dir = engine.config().paths.task_run_dir(id);
     let task_json = serde_json::to_vec_pretty(&prepared.shim_task).expect("shim task serializes");
     super::host::write_atomic(&run_dir.join(shim::TASK_FILE), &task_json)
@@ -363,8 +363,8 @@ async fn provision_task(
         rec.runtime.shim_started = true;
     })
     .await?;
-    Ok(Some(holds))
     steps.done("task.json written, shim start recorded");
+    Ok(Some(holds))
 }
 
 async fn setup_network(
@@ -590,6 +590,19 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
     Ok(())
 }
 
+/// How long a shim that reported the task stopped gets to exit.
+const SHIM_EXIT_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a shim that ended before listening failed, from its log.
+fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
+    let log = engine.config().paths.task_run_dir(id).join(shim::LOG_FILE);
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        l.split_once("shim failed: ")
+            .map(|(_, m)| m.trim().to_owned())
+    })
+}
+
 /// Follows the shim until it reports the task stopped (or disappears).
 async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
@@ -610,6 +623,7 @@ async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), 
             Err(_) => break,
         }
     }
+    steps.done("connected to the shim");
     if let Some(stream) = connected {
         let (r, mut w) = stream.into_split();
         let mut lines = BufReader::new(r).lines();
@@ -621,7 +635,9 @@ async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), 
                     let Ok(Some(line)) = line else { break };
                     let Ok(ControlReply::State(state)) = serde_json::from_str::<ControlReply>(&line) else { continue };
                     let stopped = state.status == RunStatus::Stopped;
+                    let status = state.status;
                     record_state(engine, id, state).await?;
+                    tracing::debug!(task = %id, ?status, "shim state recorded");
                     if stopped {
                         // The shim exits right after its last report: its end of the
                         // connection closes a moment before it does.
@@ -650,21 +666,9 @@ async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), 
             break;
         }
         if shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped) {
+            wait_shim_exit(&run_dir).await;
             break;
         }
-/// How long a shim that reported the task stopped gets to exit.
-const SHIM_EXIT_WAIT: Duration = Duration::from_secs(2);
-
-/// Why a shim that ended before listening failed, from its log.
-fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
-    let log = engine.config().paths.task_run_dir(id).join(shim::LOG_FILE);
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines().rev().find_map(|l| {
-        l.split_once("shim failed: ")
-            .map(|(_, m)| m.trim().to_owned())
-    })
-}
-
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if shim::shim_alive(&run_dir)
@@ -679,6 +683,15 @@ fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
     Ok(())
 }
 
+/// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
+/// exit; it has nothing left to do but that.
+async fn wait_shim_exit(run_dir: &Path) {
+    let deadline = tokio::time::Instant::now() + SHIM_EXIT_WAIT;
+    while shim::shim_alive(run_dir) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
     if let Ok(mut line) = serde_json::to_vec(req) {
         line.push(b'\n');
@@ -687,7 +700,6 @@ async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
 }
 
 async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(), EngineError> {
-    steps.done("connected to the shim");
     update(engine, id, move |rec| {
         if state.seq >= rec.runtime.shim_seq {
             status::apply_shim_state(rec, &state);
@@ -699,9 +711,7 @@ async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(),
 
 /// The task stops before its shim ever ran: record why, then clean up.
 async fn stop_before_shim<T>(
-                    let status = state.status;
     engine: &Engine,
-                    tracing::debug!(task = %id, ?status, "shim state recorded");
     id: &str,
     code: &str,
     reason: &str,
@@ -723,7 +733,6 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
             if c.last_status != "STOPPED" {
                 c.last_status = "STOPPED".into();
             }
-            wait_shim_exit(&run_dir).await;
         }
         status::advance(rec, st::STOPPING);
         rec.task.version += 1;
@@ -738,17 +747,9 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
 pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineError> {
     let rec = set_status(engine, id, st::DEPROVISIONING).await?;
     let paths = engine.config().paths.clone();
-/// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
-/// exit; it has nothing left to do but that.
-async fn wait_shim_exit(run_dir: &Path) {
-    let deadline = tokio::time::Instant::now() + SHIM_EXIT_WAIT;
-    while shim::shim_alive(run_dir) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-}
-
     let run_dir = paths.task_run_dir(id);
     let data_dir = paths.task_data_dir(id);
+    let volumes_dir = data_dir.join("volumes");
     let network: Option<TaskNetwork> = rec
         .runtime
         .network
@@ -766,22 +767,26 @@ async fn wait_shim_exit(run_dir: &Path) {
         .map(|c| format!("{id}-{}", c.name))
         .collect();
     tokio::task::spawn_blocking(move || {
+        let mut steps = Steps::new(&tid);
         // Mounts first (a rootfs may hold the netns busy through a process), then
         // processes, network and files.
         if let Err(e) = cg.remove_task(&tid) {
             tracing::warn!(task = %tid, error = %e, "removing task cgroup");
         }
+        steps.done("finalize: cgroup");
         for m in mounts.iter().rev() {
             sys::unmount(m);
         }
         for m in sys::mounts_under(&run_dir) {
             sys::unmount(&m);
         }
+        steps.done("finalize: unmount");
         if let Some(n) = network
             && let Err(e) = net.teardown_task(&n)
         {
             tracing::warn!(task = %tid, error = %crate::engine::chain(&e), "network teardown");
         }
+        steps.done("finalize: network");
         for c in containers {
             let _ = std::fs::remove_dir_all(state_root.join(c));
         }
@@ -803,7 +808,6 @@ async fn wait_shim_exit(run_dir: &Path) {
         .expect("not poisoned")
         .remove(id);
     update(engine, id, |rec| {
-    let volumes_dir = data_dir.join("volumes");
         rec.task.desired_status = "STOPPED".into();
         status::advance(rec, st::STOPPED);
         let t = now();
@@ -821,26 +825,28 @@ async fn wait_shim_exit(run_dir: &Path) {
         }
         rec.task.version += 1;
     })
-        let mut steps = Steps::new(&tid);
     .await?;
     tracing::info!(task = %id, "task stopped");
+    // The containers' writable layers sit on the data root's disk, where removing a
+    // tree can take tens of ms: after STOPPED, off the task's path (pruning removes the
+    // task's whole data directory later in any case).
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(data_dir.join("containers"));
+    });
     Ok(())
 }
 
-        steps.done("finalize: cgroup");
 /// StopTask.
 pub(crate) async fn request_stop(
     engine: &Engine,
     cluster: &str,
     id: &str,
     reason: String,
-        steps.done("finalize: unmount");
     timeout_secs: Option<u64>,
 ) -> Result<Task, EngineError> {
     let cluster = cluster.to_owned();
     let r2 = reason.clone();
     let (rec, found) = update(engine, id, move |rec| {
-        steps.done("finalize: network");
         if rec.cluster != cluster {
             return false;
         }
@@ -883,12 +889,6 @@ async fn stop_shim(run_dir: &Path, reason: &str, timeout_secs: Option<u64>) -> s
     let stream = UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await?;
     let (r, mut w) = stream.into_split();
     send(
-    // The containers' writable layers sit on the data root's disk, where removing a
-    // tree can take tens of ms: after STOPPED, off the task's path (pruning removes the
-    // task's whole data directory later in any case).
-    tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(data_dir.join("containers"));
-    });
         &mut w,
         &ControlRequest::Stop {
             reason: reason.to_owned(),

@@ -159,11 +159,11 @@ pub(crate) struct Inner {
     pending_stops: Mutex<HashMap<String, (String, Option<u64>)>>,
     /// Tasks with a driver running.
     drivers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    host: HostResources,
-    instance_id: String,
     /// Bumped whenever a driver stores a task, so waiters (WaitTask, log followers)
     /// wake up instead of polling.
     task_changed: tokio::sync::watch::Sender<u64>,
+    host: HostResources,
+    instance_id: String,
     started_at: f64,
 }
 
@@ -253,9 +253,9 @@ impl Engine {
                 net: Arc::new(net),
                 pending_stops: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),
+                task_changed: tokio::sync::watch::Sender::new(0),
                 host,
                 instance_id,
-                task_changed: tokio::sync::watch::Sender::new(0),
                 started_at: now(),
             }),
         };

@@ -128,12 +128,12 @@ pub fn run(task_dir: &Path, ready: impl FnOnce()) -> Result<ShimState, ShimError
         }
     })?;
 
-    let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
     ready();
     tracing::debug!(
         ms = t0.elapsed().as_secs_f64() * 1e3,
         "shim set up, control socket bound"
     );
+    let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
     let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
     let state = sup.run()?;

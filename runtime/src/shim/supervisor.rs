@@ -255,16 +255,16 @@ impl Supervisor {
             let (err_r, err_w) = sys::pipe().map_err(|e| e.to_string())?;
             let _ = sys::set_nonblocking(&out_r);
             let _ = sys::set_nonblocking(&err_r);
+            let t0 = std::time::Instant::now();
             let started =
                 container::create_and_start(&c, &self.task.container_state_root, out_w, err_w);
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(container = %c.name, ms, "libcontainer create and start");
             for (fd, stream) in [(out_r, Stream::Stdout), (err_r, Stream::Stderr)] {
                 self.pipes.push(Pipe {
                     container: i,
-            let t0 = std::time::Instant::now();
                     source: PipeSource::Log(stream),
                     fd,
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
-            tracing::debug!(container = %c.name, ms, "libcontainer create and start");
                 });
             }
             started.map_err(|msg| {
@@ -325,15 +325,15 @@ impl Supervisor {
         let task_oom_new = task_oom > self.task_oom_seen;
         self.task_oom_seen = task_oom;
         let oom = cg_oom > 0 || (task_oom_new && reaped.signal == Some(libc::SIGKILL));
+        let t0 = std::time::Instant::now();
         container::delete(&c, &self.task.container_state_root);
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(container = %c.name, ms, "libcontainer delete");
         let t = now();
         let s = &mut self.state.containers[i];
         s.status = ContainerStatus::Stopped;
         s.exit_code = Some(reaped.code);
-        let t0 = std::time::Instant::now();
         s.finished_at = Some(t);
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        tracing::debug!(container = %c.name, ms, "libcontainer delete");
         s.oom_killed = oom;
         if oom {
             s.reason = Some(OOM_REASON.to_owned());
@@ -652,20 +652,20 @@ impl Supervisor {
         // Drain what is left of the logs (processes that inherited the pipes may keep
         // them open; they are killed with the task cgroup below).
         self.drain_pipes(|_| true, false);
+        let t0 = std::time::Instant::now();
         if let Err(e) = self.cgroups.remove_task(&self.task.task_id) {
             tracing::warn!(error = %e, "removing task cgroup");
         }
         for c in &self.task.containers {
             container::delete(c, &self.task.container_state_root);
-        let t0 = std::time::Instant::now();
         }
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "task cgroup removed");
         self.dirty = true;
         self.publish()?;
         for c in self.control.clients.iter_mut() {
             c.drain_before_exit();
         }
         Ok(self.state)
-        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "task cgroup removed");
     }
 }
 
