@@ -377,6 +377,7 @@ impl TaskPlan {
                 cpu: Some(cpu.unwrap_or(0).to_string()),
                 memory: memory.map(|m| m.to_string()),
                 memory_reservation: reservation.map(|m| m.to_string()),
+                health: None,
             })
             .collect();
         let attachments = if self.mode == NetworkMode::Awsvpc {

@@ -13,7 +13,7 @@
 //! `desiredStatus` is RUNNING until a stop is requested or the task stops on its own.
 
 use super::super::shim::{ContainerStatus, HealthStatus, RunStatus, ShimState};
-use crate::state::model::{TaskRecord, status};
+use crate::state::model::{ContainerHealth, TaskRecord, status};
 
 /// Applies a shim report to the record. Returns whether anything visible changed.
 pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
@@ -35,6 +35,14 @@ pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
             c.reason = cs.reason.clone();
         }
         c.health_status = health_str(cs.health).to_owned();
+        // Only a container with a health check has run one (or is waiting to).
+        if cs.health_output.is_some() || cs.health_since.is_some() {
+            c.health = Some(ContainerHealth {
+                status: c.health_status.clone(),
+                status_since: cs.health_since,
+                output: cs.health_output.clone(),
+            });
+        }
         if let Some(pid) = cs.pid {
             c.runtime_id.get_or_insert_with(|| pid.to_string());
         }
@@ -151,6 +159,7 @@ mod tests {
             cpu: None,
             memory: None,
             memory_reservation: None,
+            health: None,
         };
         TaskRecord {
             id: "t".into(),
@@ -276,6 +285,15 @@ mod tests {
         apply_shim_state(&mut rec, &s);
         assert_eq!(rec.task.health_status, "UNHEALTHY");
         assert_eq!(rec.task.containers[0].health_status, "UNHEALTHY");
+        assert_eq!(rec.task.containers[0].health, None, "no check ran yet");
+        s.containers[0].health_output = Some("connection refused".into());
+        s.containers[0].health_since = Some(9.0);
+        apply_shim_state(&mut rec, &s);
+        let h = rec.task.containers[0].health.clone().unwrap();
+        assert_eq!(
+            (h.status.as_str(), h.status_since, h.output.as_deref()),
+            ("UNHEALTHY", Some(9.0), Some("connection refused"))
+        );
     }
 
     #[test]

@@ -80,6 +80,26 @@ pub struct Container {
     pub memory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<String>,
+    /// berth's extension: the container's last health check (only for a container that
+    /// has one), as the task metadata endpoint's `Health` object shows it. SDKs ignore
+    /// members their model does not have.
+    #[serde(
+        rename = "berthHealth",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub health: Option<ContainerHealth>,
+}
+
+/// A container's health-check state: status, since when, and the last check's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerHealth {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_since: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// ECS `Task`.
