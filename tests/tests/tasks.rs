@@ -190,20 +190,29 @@ fn cpu_shares_split_a_contended_cpu_about_four_to_one() {
         "$(( $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage) / 1000 ))"
     };
     // Each container runs one busy loop per CPU, so the two together oversubscribe every
-    // CPU and the scheduler must split time by weight.
-    let script = format!(
-        "for i in $(seq {cpus}); do (while :; do :; done) & done; sleep 1; a={usage}; sleep 3; b={usage}; echo usage=$((b - a)); kill $(jobs -p) 2>/dev/null; exit 0"
-    );
+    // CPU and the scheduler must split time by weight. A barrier on a shared volume
+    // lines the two measurement windows up (container starts can be seconds apart
+    // under emulation).
+    let script = |me: &str| {
+        format!(
+            "touch /sync/{me}; while [ ! -f /sync/big ] || [ ! -f /sync/small ]; do sleep 0.1; done; \
+             for i in $(seq {cpus}); do (while :; do :; done) & done; sleep 1; a={usage}; sleep 4; b={usage}; \
+             echo usage=$((b - a)); kill $(jobs -p) 2>/dev/null; exit 0"
+        )
+    };
+    let sync = json!([{"sourceVolume": "sync", "containerPath": "/sync"}]);
     // 4:1, scaled to fit the host's registered CPU units (1024 per CPU).
     let units = 1024 * cpus as u64;
-    let mut big = container("big", &image, &script);
+    let mut big = container("big", &image, &script("big"));
     big["cpu"] = json!(units * 3 / 4);
     big["essential"] = json!(false);
-    let mut small = container("small", &image, &script);
+    big["mountPoints"] = sync.clone();
+    let mut small = container("small", &image, &script("small"));
     small["cpu"] = json!(units * 3 / 16);
-    let td = d.register(json!({"family": "shares", "containerDefinitions": [big, small]}));
+    small["mountPoints"] = sync;
+    let td = d.register(json!({"family": "shares", "containerDefinitions": [big, small], "volumes": [{"name": "sync"}]}));
     let id = d.run_task(&td);
-    d.wait_stopped(&id, Duration::from_secs(60));
+    d.wait_stopped(&id, Duration::from_secs(180));
     let parse = |name: &str| -> f64 {
         let out = logs(&d, &id, name);
         out.lines()
@@ -348,5 +357,28 @@ fn an_image_that_cannot_be_pulled_fails_the_task_with_the_pull_error() {
             .starts_with("CannotPullContainerError:"),
         "{t:#}"
     );
+    d.assert_clean();
+}
+
+#[test]
+fn awslogs_group_and_stream_names_find_the_container_log() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut c = container("app", &image, "echo to-cloudwatch");
+    c["logConfiguration"] = json!({"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/demo", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}});
+    let td = d.register(json!({"family": "awslogs", "containerDefinitions": [c]}));
+    let id = d.run_task(&td);
+    d.wait_stopped(&id, Duration::from_secs(60));
+    let stream = format!("ecs/app/{id}");
+    let out = d.cli(&["logs", "/ecs/demo", "--stream", &stream]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "to-cloudwatch");
+    let missing = d.cli(&["logs", "/ecs/demo", "--stream", "ecs/app/nope"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("log stream does not exist"));
     d.assert_clean();
 }
