@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{client, print_table};
-use crate::client::Client;
+use crate::client::{ApiFailure, Client};
 use crate::config::Globals;
 
 /// Reads a task definition file and registers it; returns its ARN.
@@ -74,32 +74,21 @@ pub(crate) struct RunArgs {
 pub(crate) async fn run(g: &Globals, a: RunArgs) -> Result<ExitCode> {
     let c = client(g);
     let path = Path::new(&a.task_definition);
-    let (td_arn, def) = if path.is_file() {
-        let arn = register_file(&c, path, false).await?;
-        let def = c
-            .ecs("DescribeTaskDefinition", json!({"taskDefinition": arn}))
-            .await?;
-        (arn, def["taskDefinition"].clone())
+    // RunTask resolves FAMILY[:REVISION] and ARNs itself; the definition is read only
+    // when an override needs the essential container's name.
+    let td = if path.is_file() {
+        register_file(&c, path, false).await?
     } else {
-        let def = c
-            .ecs(
-                "DescribeTaskDefinition",
-                json!({"taskDefinition": a.task_definition}),
-            )
-            .await?;
-        (
-            def["taskDefinition"]["taskDefinitionArn"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            def["taskDefinition"].clone(),
-        )
+        a.task_definition.clone()
     };
-    let mut req = json!({"cluster": a.cluster, "taskDefinition": td_arn, "count": 1, "startedBy": "berth-run"});
+    let mut req =
+        json!({"cluster": a.cluster, "taskDefinition": td, "count": 1, "startedBy": "berth-run"});
     if !a.env.is_empty() || !a.command.is_empty() {
         let target = match &a.container {
             Some(n) => n.clone(),
-            None => def["containerDefinitions"]
+            None => c
+                .ecs("DescribeTaskDefinition", json!({"taskDefinition": td}))
+                .await?["taskDefinition"]["containerDefinitions"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -166,6 +155,9 @@ async fn follow_task(g: &Globals, c: &Client, cluster: &str, id: &str) -> Result
             .await;
     });
     let mut interrupts = 0;
+    // The daemon answers WaitTask the moment the task stops; a daemon without it is
+    // polled with DescribeTasks.
+    let mut long_poll = true;
     let task = loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
@@ -178,12 +170,13 @@ async fn follow_task(g: &Globals, c: &Client, cluster: &str, id: &str) -> Result
                     c.berth("StopTask", json!({"cluster": cluster, "task": id, "reason": "Killed by Ctrl-C in berth run", "timeoutSecs": 0})).await?;
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                let d = c.ecs("DescribeTasks", json!({"cluster": cluster, "tasks": [id]})).await?;
-                let t = d["tasks"][0].clone();
-                if t["lastStatus"] == "STOPPED" {
-                    break t;
+            t = wait_stopped(c, cluster, id, long_poll) => match t {
+                Ok(Some(t)) => break t,
+                Ok(None) => {}
+                Err(e) if long_poll && e.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == "UnknownOperationException") => {
+                    long_poll = false;
                 }
+                Err(e) => return Err(e),
             }
         }
     };
@@ -209,6 +202,30 @@ async fn follow_task(g: &Globals, c: &Client, cluster: &str, id: &str) -> Result
     Ok(ExitCode::from(
         exit.map(|c| c.clamp(0, 255) as u8).unwrap_or(125),
     ))
+}
+
+/// One wait for the task to stop: a WaitTask long poll, or one DescribeTasks after
+/// 250 ms. The task once it is STOPPED.
+async fn wait_stopped(
+    c: &Client,
+    cluster: &str,
+    id: &str,
+    long_poll: bool,
+) -> Result<Option<Value>> {
+    let t = if long_poll {
+        c.berth(
+            "WaitTask",
+            json!({"cluster": cluster, "task": id, "status": "STOPPED", "timeoutSecs": 60}),
+        )
+        .await?["task"]
+            .clone()
+    } else {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        c.ecs("DescribeTasks", json!({"cluster": cluster, "tasks": [id]}))
+            .await?["tasks"][0]
+            .clone()
+    };
+    Ok((t["lastStatus"] == "STOPPED").then_some(t))
 }
 
 fn print_log_line(line: &Value, prefix: bool, timestamps: bool) {

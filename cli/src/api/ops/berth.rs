@@ -238,15 +238,17 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
         if !follow {
             return;
         }
-        let mut done_rounds = 0;
+        // Wakes on every stored task change (the task stopping among them) and at least
+        // every 150 ms for new output.
+        let mut changes = engine.task_changes();
         loop {
+            changes.borrow_and_update();
             let stopped = engine
                 .task(&id)
                 .await
                 .ok()
                 .flatten()
                 .is_none_or(|t| t.task.last_status == "STOPPED");
-            let mut any = false;
             for (c, path, off) in offsets.iter_mut() {
                 let (entries, end) = tokio::task::spawn_blocking({
                     let (path, o) = (path.clone(), *off);
@@ -256,7 +258,6 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
                 .unwrap_or((Vec::new(), *off));
                 *off = end;
                 for e in entries {
-                    any = true;
                     if !send_line(
                         &mut tx,
                         &json!({"container": c, "time": e.time, "stream": e.stream, "log": e.log}),
@@ -267,13 +268,12 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
                     }
                 }
             }
-            if stopped && !any {
-                done_rounds += 1;
-                if done_rounds > 1 {
-                    return;
-                }
+            // STOPPED was seen before this read, and the shim writes nothing after
+            // the task stops: the read got everything.
+            if stopped {
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(150), changes.changed()).await;
         }
     });
     Ok(Reply::Stream(body))
@@ -377,6 +377,60 @@ pub(super) async fn remove_volume(d: &Daemon, r: RemoveVolume) -> Result<Value, 
     std::fs::remove_dir_all(&dir)
         .map_err(|e| ApiError::server(format!("removing {}: {e}", dir.display())))?;
     Ok(json!({"removed": r.name}))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct WaitTask {
+    cluster: Option<String>,
+    task: String,
+    /// The lastStatus to wait for (or any later one); STOPPED by default.
+    status: Option<String>,
+    /// At most this long (default 60, at most 3600); the task is returned as it is then.
+    timeout_secs: Option<u64>,
+}
+
+/// WaitTask: a long poll that answers when the task reaches `status` (what `berth run`
+/// uses instead of polling DescribeTasks).
+pub(super) async fn wait_task(d: &Daemon, r: WaitTask) -> Result<Value, ApiError> {
+    use berth_runtime::state::model::status;
+    let want = r.status.unwrap_or_else(|| status::STOPPED.to_owned());
+    const KNOWN: [&str; 8] = [
+        status::PROVISIONING,
+        status::PENDING,
+        status::ACTIVATING,
+        status::RUNNING,
+        status::DEACTIVATING,
+        status::STOPPING,
+        status::DEPROVISIONING,
+        status::STOPPED,
+    ];
+    if !KNOWN.contains(&want.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "status must be one of {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let timeout = match r.timeout_secs {
+        None => 60,
+        Some(t @ 0..=3600) => t,
+        Some(t) => {
+            return Err(ApiError::invalid(format!(
+                "timeoutSecs must be between 0 and 3600 (got {t})"
+            )));
+        }
+    };
+    let task = d
+        .engine
+        .wait_task(
+            r.cluster.as_deref(),
+            &r.task,
+            &want,
+            Duration::from_secs(timeout),
+        )
+        .await
+        .map_err(engine_error)?;
+    Ok(json!({"task": task}))
 }
 
 #[derive(Deserialize)]
