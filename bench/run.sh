@@ -33,16 +33,16 @@ ROOT=$(cd "$HERE/.." && pwd)
 # The measuring part runs inside the private mount namespace (re-executed by the outer part).
 if [ "${1:-}" = "__measure" ]; then
     umount /sys/fs/cgroup/unified 2>/dev/null || true
-    B="$BERTH --data-root $W/data --run-root $W/run"
-    P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
+    B="$BERTH --data-root $W/data --run-root $R/berth"
+    P="podman --root $W/podman/root --runroot $R/podman --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
     PODMAN_RUN="run --rm --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 256m --cpu-shares 512 --pids-limit 4096 --cgroup-parent=$CG/podman"
 
     echo "== timing: $RUNS runs each (+1 warm-up), one hyperfine invocation"
     hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-json "$W/start.json" \
         -n "berth run (none)" "$B run bH-none" \
         -n "berth run (awsvpc)" "$B run bH-awsvpc" \
-        -n "crun run" "crun --root $W/crun-state run --bundle $W/bundle-crun bHcrun" \
-        -n "runc run" "runc --root $W/runc-state run --bundle $W/bundle-runc bHrunc" \
+        -n "crun run" "crun --root $R/crun run --bundle $W/bundle-crun bHcrun" \
+        -n "runc run" "runc --root $R/runc run --bundle $W/bundle-runc bHrunc" \
         -n "podman run --rm" "$P $PODMAN_RUN localhost/bh-busybox:latest /bin/true" \
         >"$W/hyperfine.log" 2>&1 || { cat "$W/hyperfine.log" >&2; exit 1; }
 
@@ -77,7 +77,7 @@ if [ "${1:-}" = "__measure" ]; then
     done
     sleep 1
     {
-        for id in "${ids[@]}"; do echo "shim $(cat "$W/run/tasks/$id/shim.pid")"; done
+        for id in "${ids[@]}"; do echo "shim $(cat "$R/berth/tasks/$id/shim.pid")"; done
         echo "daemon $DAEMON_PID"
         for c in "${cids[@]}"; do
             echo "conmon $(pgrep -f "^/usr/bin/conmon .*-c $c" | head -1)"
@@ -127,7 +127,10 @@ if [ -z "${BERTH_BIN:-}" ]; then
 fi
 BERTH=$(realpath "$BERTH_BIN")
 
+# As installed: persistent state (database, images, writable layers, logs) on disk, volatile
+# state (sockets, mount points, bundles, runtime state) on the tmpfs /run — for every runtime.
 W=$(mktemp -d /tmp/bH-bench-run.XXXXXX)
+R=$(mktemp -d /run/bH-bench-run.XXXXXX)
 TAG=$$
 NS="bH-bench-$TAG"
 # The bench's own cgroup: the deepest of this shell's v1 cgroups (berth uses the same rule),
@@ -151,7 +154,7 @@ DAEMON_PID=""
 
 cleanup() {
     set +e
-    B="$BERTH --data-root $W/data --run-root $W/run"
+    B="$BERTH --data-root $W/data --run-root $R/berth"
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         for arn in $($B ps -a --format json 2>/dev/null | jq -r '.[] | select(.lastStatus != "STOPPED") | .taskArn'); do
             $B stop -t 0 "${arn##*/}" >/dev/null 2>&1
@@ -164,22 +167,22 @@ cleanup() {
         for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$DAEMON_PID" 2>/dev/null
     fi
-    P="podman --root $W/podman/root --runroot $W/podman/run --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
+    P="podman --root $W/podman/root --runroot $R/podman --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
     if [ -d "$W/podman" ]; then
         $P rm -af -t 0 >/dev/null 2>&1
         $P rmi -af >/dev/null 2>&1
     fi
     for r in crun runc; do
-        for c in $($r --root "$W/$r-state" list -q 2>/dev/null); do $r --root "$W/$r-state" delete -f "$c" >/dev/null 2>&1; done
+        for c in $($r --root "$R/$r" list -q 2>/dev/null); do $r --root "$R/$r" delete -f "$c" >/dev/null 2>&1; done
     done
-    grep -F " $W" /proc/self/mountinfo | awk '{ print $5 }' | sort -r | while read -r m; do umount -l "$m"; done
+    grep -e " $W" -e " $R" /proc/self/mountinfo | awk '{ print $5 }' | sort -r | while read -r m; do umount -l "$m"; done
     ip netns del "$NS" 2>/dev/null
     for h in "${HIERARCHIES[@]}"; do
         d=/sys/fs/cgroup/$h$CG
         [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
     done
     for d in "${created_parents[@]}"; do rmdir "$d" 2>/dev/null; done
-    rm -rf "$W"
+    rm -rf "$W" "$R"
 }
 trap cleanup EXIT INT TERM
 
@@ -214,29 +217,29 @@ for r in crun runc; do mv "bundle-$r/config.json.new" "bundle-$r/config.json"; d
 
 echo "== podman: image into a private store"
 export CONTAINERS_CONF="$W/containers.conf"
-mkdir -p "$W/podman/tmp" "$W/podman/cni"
+mkdir -p "$R/libpod" "$W/podman/cni"
 cat >"$CONTAINERS_CONF" <<EOF
 [containers]
 cgroupns = "host"
 log_driver = "k8s-file"
 [engine]
-tmp_dir = "$W/podman/tmp"
+tmp_dir = "$R/libpod"
 events_logfile_path = "$W/podman/events.log"
 [network]
 network_backend = "cni"
 network_config_dir = "$W/podman/cni"
 EOF
-skopeo copy -q "oci:$W/img:busybox" "containers-storage:[overlay@$W/podman/root+$W/podman/run]localhost/bh-busybox:latest"
+skopeo copy -q "oci:$W/img:busybox" "containers-storage:[overlay@$W/podman/root+$R/podman]localhost/bh-busybox:latest"
 
 echo "== fake host $NS and berth daemon ($BERTH)"
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-nsenter --net="/run/netns/$NS" -- "$BERTH" --data-root "$W/data" --run-root "$W/run" \
+nsenter --net="/run/netns/$NS" -- "$BERTH" --data-root "$W/data" --run-root "$R/berth" \
     daemon --cgroup-name "bH-bench-$TAG" --listen none >"$W/daemon.log" 2>&1 &
 DAEMON_PID=$!
-for _ in $(seq 400); do [ -S "$W/run/berth.sock" ] && break; sleep 0.05; done
-[ -S "$W/run/berth.sock" ] || { cat "$W/daemon.log" >&2; exit 1; }
-B="$BERTH --data-root $W/data --run-root $W/run"
+for _ in $(seq 400); do [ -S "$R/berth/berth.sock" ] && break; sleep 0.05; done
+[ -S "$R/berth/berth.sock" ] || { cat "$W/daemon.log" >&2; exit 1; }
+B="$BERTH --data-root $W/data --run-root $R/berth"
 container() { # command...
     jq -nc --arg image "$IMAGE" --args '{name: "main", image: $image, essential: true, cpu: 512, memory: 256, command: $ARGS.positional}' "$@"
 }
@@ -246,5 +249,5 @@ jq -n --argjson c "$(container /bin/sleep 3600)" '{family: "bH-sleep", networkMo
 for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
 $B run bH-none >/dev/null   # pulls (loads) the image into berth's store
 
-export W BERTH CG RUNS TASKS DAEMON_PID
+export W R BERTH CG RUNS TASKS DAEMON_PID
 unshare -m --propagation private -- bash "$HERE/run.sh" __measure
