@@ -268,18 +268,11 @@ impl TaskPlan {
         let mut fixed_ports = Vec::new();
         for c in def.containers() {
             for pm in &c.port_mappings {
-                let Some(container_port) = pm.container_port.map(|p| p.get()) else {
-                    continue;
-                };
-                let host_port = pm.host_port.map(|p| p.get()).filter(|p| *p != 0);
                 let protocol = pm.protocol().as_str().to_owned();
-                let port = match mode {
-                    NetworkMode::Awsvpc => Some(host_port.unwrap_or(container_port)),
-                    NetworkMode::Host => Some(host_port.unwrap_or(container_port)),
-                    NetworkMode::Bridge => host_port,
-                    NetworkMode::None => None,
-                };
-                if let Some(port) = port {
+                if let Some((_, driver::HostPortPlan::Fixed(port))) =
+                    driver::host_port_plan(def, mode, pm)
+                {
+                    let port = port.get();
                     let bind_ip = if mode == NetworkMode::Host {
                         "0.0.0.0".to_owned()
                     } else {
