@@ -79,15 +79,15 @@ fn bridge_mode_gives_each_container_a_namespace_dynamic_ports_links_and_extra_ho
         "command": [httpd_cmd(80, "api")],
         "portMappings": [{"containerPort": 80}, {"containerPort": 80, "hostPort": 8085}]});
     let client = json!({"name": "client", "image": image, "memory": 32, "essential": false,
-        "entryPoint": ["sh", "-c"], "hostname": "clienthost",
-        "links": ["web:frontend", "api"],
-        "extraHosts": [{"hostname": "db.example", "ipAddress": "10.1.2.3"}],
-        "dnsServers": ["10.0.0.2"], "dnsSearchDomains": ["corp.example"],
-        "dependsOn": [{"containerName": "web", "condition": "START"}, {"containerName": "api", "condition": "START"}],
-        "command": [format!(
-            "echo host=$(hostname); cat /etc/hosts /etc/resolv.conf; ip -o -4 addr show eth0; echo links=$(ip -o link | wc -l); {} && {} && echo CLIENT-DONE; exec sleep 600",
-            retry_wget("http://frontend/"), retry_wget("http://api/")
-        )]});
+    "entryPoint": ["sh", "-c"], "hostname": "clienthost",
+    "links": ["web:frontend", "api"],
+    "extraHosts": [{"hostname": "db.example", "ipAddress": "10.1.2.3"}],
+    "dnsServers": ["10.0.0.2"], "dnsSearchDomains": ["corp.example"],
+    "dependsOn": [{"containerName": "web", "condition": "START"}, {"containerName": "api", "condition": "START"}],
+    "command": [format!(
+        "echo host=$(hostname); cat /etc/hosts /etc/resolv.conf; ip -o -4 addr show eth0; echo links=$(ip -o link | wc -l); {} && {} && echo CLIENT-DONE; exec sleep 600",
+        retry_wget("http://frontend/"), retry_wget("http://api/")
+    )]});
     let td = d.register(json!({"family": "bF-bridge", "networkMode": "bridge", "containerDefinitions": [web, api, client]}));
     let id = d.run_task(&td);
     let t = d.wait_running(&id);
@@ -101,7 +101,10 @@ fn bridge_mode_gives_each_container_a_namespace_dynamic_ports_links_and_extra_ho
         (0..3).map(|i| format!("{id}-{i}")).collect::<Vec<_>>()
     );
     assert_eq!(
-        host_links(&d).lines().filter(|l| l.contains(": bth")).count(),
+        host_links(&d)
+            .lines()
+            .filter(|l| l.contains(": bth"))
+            .count(),
         3
     );
     let ips: Vec<String> = ["web", "api", "client"]
@@ -139,10 +142,7 @@ fn bridge_mode_gives_each_container_a_namespace_dynamic_ports_links_and_extra_ho
         fetch_until(&d.host, &format!("http://127.0.0.1:{}/", ab[0].1)).trim(),
         "api"
     );
-    assert_eq!(
-        fetch_until(&d.host, "http://127.0.0.1:8085/").trim(),
-        "api"
-    );
+    assert_eq!(fetch_until(&d.host, "http://127.0.0.1:8085/").trim(), "api");
     assert_eq!(publish_elements(&d), 4);
 
     // Inside the client: its own address and hostname, links and extraHosts in
@@ -156,12 +156,28 @@ fn bridge_mode_gives_each_container_a_namespace_dynamic_ports_links_and_extra_ho
             .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
             .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
     };
-    assert_eq!(hosts_line("frontend").as_deref(), Some(ips[0].as_str()), "{out}");
+    assert_eq!(
+        hosts_line("frontend").as_deref(),
+        Some(ips[0].as_str()),
+        "{out}"
+    );
     assert_eq!(hosts_line("web").as_deref(), Some(ips[0].as_str()), "{out}");
     assert_eq!(hosts_line("api").as_deref(), Some(ips[1].as_str()), "{out}");
-    assert_eq!(hosts_line("db.example").as_deref(), Some("10.1.2.3"), "{out}");
-    assert_eq!(hosts_line("clienthost").as_deref(), Some(ips[2].as_str()), "{out}");
-    assert_eq!(hosts_line("localhost").as_deref(), Some("127.0.0.1"), "{out}");
+    assert_eq!(
+        hosts_line("db.example").as_deref(),
+        Some("10.1.2.3"),
+        "{out}"
+    );
+    assert_eq!(
+        hosts_line("clienthost").as_deref(),
+        Some(ips[2].as_str()),
+        "{out}"
+    );
+    assert_eq!(
+        hosts_line("localhost").as_deref(),
+        Some("127.0.0.1"),
+        "{out}"
+    );
     assert!(out.contains("nameserver 10.0.0.2"), "{out}");
     assert!(out.contains("search corp.example"), "{out}");
 
@@ -175,11 +191,13 @@ fn host_mode_uses_the_host_network_and_touches_no_bridge() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
     let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
-    let td = d.register(json!({"family": "bF-host", "networkMode": "host", "containerDefinitions": [{
-        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-        "command": [format!("ip -o -4 addr; {}", httpd_cmd(8086, "hostweb"))],
-        "portMappings": [{"containerPort": 8086}]
-    }]}));
+    let td = d.register(
+        json!({"family": "bF-host", "networkMode": "host", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [format!("ip -o -4 addr; {}", httpd_cmd(8086, "hostweb"))],
+            "portMappings": [{"containerPort": 8086}]
+        }]}),
+    );
     let id = d.run_task(&td);
     let t = d.wait_running(&id);
     assert_eq!(t["attachments"], json!([]), "{t:#}");
@@ -232,10 +250,16 @@ fn none_mode_has_loopback_only() {
     assert_eq!(t["containers"][0]["networkBindings"], json!([]), "{t:#}");
     let links: Vec<&str> = out.lines().filter(|l| l.contains("mtu")).collect();
     assert_eq!(links.len(), 1, "{out}");
-    assert!(links[0].contains(": lo:") && links[0].contains("UP"), "{out}");
+    assert!(
+        links[0].contains(": lo:") && links[0].contains("UP"),
+        "{out}"
+    );
     assert!(out.contains("inet 127.0.0.1/8"), "{out}");
     assert!(out.contains("no-egress"), "{out}");
-    assert!(out.contains("127.0.0.1\tlocalhost") || out.contains("127.0.0.1 localhost"), "{out}");
+    assert!(
+        out.contains("127.0.0.1\tlocalhost") || out.contains("127.0.0.1 localhost"),
+        "{out}"
+    );
     // A none-mode host needs no bridge.
     assert!(!host_links(&d).contains("berth0"), "{}", host_links(&d));
     d.assert_clean();
@@ -246,14 +270,17 @@ fn none_mode_has_loopback_only() {
 fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
-    let show = "echo host=$(hostname); echo file=$(cat /etc/hostname); cat /etc/hosts /etc/resolv.conf";
+    let show =
+        "echo host=$(hostname); echo file=$(cat /etc/hostname); cat /etc/hosts /etc/resolv.conf";
     let mut custom = container("custom", &image, show);
     custom["dnsServers"] = json!(["10.0.0.2", "10.0.0.3"]);
     custom["dnsSearchDomains"] = json!(["corp.example", "example.com"]);
     custom["essential"] = json!(false);
-    let td = d.register(json!({"family": "bF-etc", "networkMode": "awsvpc", "containerDefinitions": [
-        container("plain", &image, &format!("{show}; sleep 1")), custom
-    ]}));
+    let td = d.register(
+        json!({"family": "bF-etc", "networkMode": "awsvpc", "containerDefinitions": [
+            container("plain", &image, &format!("{show}; sleep 1")), custom
+        ]}),
+    );
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
     let ip = task_ip(&t);
@@ -279,8 +306,14 @@ fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
         );
     }
     let custom = logs(&d, &id, "custom");
-    assert!(custom.contains("nameserver 10.0.0.2\nnameserver 10.0.0.3"), "{custom}");
-    assert!(custom.contains("search corp.example example.com"), "{custom}");
+    assert!(
+        custom.contains("nameserver 10.0.0.2\nnameserver 10.0.0.3"),
+        "{custom}"
+    );
+    assert!(
+        custom.contains("search corp.example example.com"),
+        "{custom}"
+    );
     // Without dnsServers: the host's resolvers, never a loopback stub the task cannot
     // reach from its namespace.
     let plain = logs(&d, &id, "plain");
@@ -297,25 +330,32 @@ fn a_definition_without_network_mode_publishes_bridge_style_mappings_and_resolve
     // What ECS runs in bridge mode; berth runs it with one namespace per task.
     let td = d.register(json!({"family": "bF-default", "containerDefinitions": [
         {"name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-         "command": [httpd_cmd(80, "default-mode")],
-         "portMappings": [{"containerPort": 80, "hostPort": 8087}]},
+         "command": [format!("echo host=$(hostname); {}", httpd_cmd(80, "default-mode"))],
+         "hostname": "webhost",
+         "portMappings": [{"containerPort": 80, "hostPort": 8087}, {"containerPort": 80, "hostPort": 0}]},
         {"name": "client", "image": image, "memory": 32, "essential": false, "entryPoint": ["sh", "-c"],
          "links": ["web:frontend"],
          "command": [format!("{} && echo CLIENT-DONE; exec sleep 600", retry_wget("http://frontend/"))]}
     ]}));
     let id = d.run_task(&td);
     let t = d.wait_running(&id);
-    assert_eq!(
-        named(&t, "web")["networkBindings"],
-        json!([{"bindIP": "127.0.0.1", "containerPort": 80, "hostPort": 8087, "protocol": "tcp"}]),
-        "{t:#}"
-    );
-    assert_eq!(
-        fetch_until(&d.host, "http://127.0.0.1:8087/").trim(),
-        "default-mode"
-    );
+    // A task ENI as in awsvpc; the mappings as ECS's bridge mode reads them: hostPort
+    // → containerPort, and 0 for a dynamic port.
+    task_ip(&t);
+    let wb = bindings(named(&t, "web"));
+    assert_eq!(wb[0], (80, 8087, "tcp".to_owned()), "{t:#}");
+    assert_eq!(wb[1].0, 80, "{t:#}");
+    assert!((49153..=65535).contains(&wb[1].1), "{t:#}");
+    for port in [8087, wb[1].1] {
+        assert_eq!(
+            fetch_until(&d.host, &format!("http://127.0.0.1:{port}/")).trim(),
+            "default-mode"
+        );
+    }
+    // links resolve to the shared namespace; hostname is honoured.
     let out = wait_log(&d, &id, "client", "CLIENT-DONE");
     assert!(out.contains("default-mode"), "{out}");
+    assert!(logs(&d, &id, "web").contains("host=webhost"));
     stop(&d, &id);
     d.assert_clean();
 }
