@@ -300,8 +300,9 @@ pub(super) async fn list(d: &Daemon, r: ListTasks) -> Result<Value, ApiError> {
         Some(t) => {
             let v = decode_token(t)?;
             Some((
-                v.get("t")
-                    .and_then(Value::as_f64)
+                v.get("tb")
+                    .and_then(Value::as_u64)
+                    .map(f64::from_bits)
                     .ok_or_else(|| ApiError::invalid("Invalid nextToken"))?,
                 v.get("id")
                     .and_then(Value::as_str)
@@ -326,7 +327,9 @@ pub(super) async fn list(d: &Daemon, r: ListTasks) -> Result<Value, ApiError> {
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         let (t, id, _) = rows.last().cloned().unwrap_or_default();
-        encode_token(&json!({"t": t, "id": id}))
+        // The timestamp's bits, not a JSON float: serde_json's float parsing is not
+        // exact to the last bit, and a cursor one ulp late repeats the last row.
+        encode_token(&json!({"tb": t.to_bits(), "id": id}))
     });
     let arns: Vec<String> = rows.into_iter().map(|(_, _, arn)| arn).collect();
     Ok(json!({"taskArns": arns, "nextToken": next}))
