@@ -39,3 +39,10 @@ if ! command -v cargo >/dev/null 2>&1; then
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
   fi
 fi
+
+# The API tests drive berth with the real AWS CLI and boto3 (from PyPI). Debian 12's
+# python3 is "externally managed", hence the fallback flag.
+if ! python3 -c 'import boto3, botocore' >/dev/null 2>&1 || ! command -v aws >/dev/null 2>&1; then
+  python3 -m pip install --quiet boto3 awscli ||
+    python3 -m pip install --quiet --break-system-packages boto3 awscli
+fi

@@ -1,0 +1,336 @@
+//! The daemon dies (`kill -9`) or stops (SIGTERM) at bad moments and starts again:
+//! running tasks keep running and stay manageable, exits that happened while it was
+//! down are recorded with their exit codes, half-started tasks end STOPPED with a
+//! reason, a RunTask retry with the same clientToken returns the same tasks, and
+//! nothing leaks once everything is stopped.
+
+mod api_support;
+
+use std::time::{Duration, Instant};
+
+use api_support::{
+    HostRegistry, alive, container, setup, setup_with, task_arns, task_id, wait_for,
+    with_host_registry,
+};
+use berth_tests::daemon::{APPLETS, Daemon};
+use berth_tests::images::ImageBuilder;
+use berth_tests::proxy::Rule;
+use berth_tests::require_e2e;
+use serde_json::{Value, json};
+
+/// A container that exits 0 on SIGTERM (so stopping it is quick).
+fn sleeper(name: &str, image: &str) -> Value {
+    container(
+        name,
+        image,
+        "trap 'exit 0' TERM; while true; do sleep 1; done",
+    )
+}
+
+fn pid_of(t: &Value) -> i64 {
+    t["containers"][0]["runtimeId"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no runtimeId pid: {t:#}"))
+}
+
+/// Every task reaches RUNNING or STOPPED, and STOPPED ones say why.
+fn settle(d: &Daemon, ids: &[String]) -> Vec<Value> {
+    ids.iter()
+        .map(|id| {
+            let t = d.wait_task(id, Duration::from_secs(60), "RUNNING or STOPPED", |t| {
+                t["lastStatus"] == "RUNNING" || t["lastStatus"] == "STOPPED"
+            });
+            if t["lastStatus"] == "STOPPED" {
+                assert!(t["stopCode"].is_string(), "{t:#}");
+                assert!(
+                    !t["stoppedReason"].as_str().unwrap_or_default().is_empty(),
+                    "{t:#}"
+                );
+                assert!(t["stoppedAt"].is_number(), "{t:#}");
+            }
+            t
+        })
+        .collect()
+}
+
+fn stop_all(d: &Daemon, ids: &[String]) {
+    for id in ids {
+        d.kill_task(id);
+    }
+    for id in ids {
+        d.wait_stopped(id, Duration::from_secs(30));
+    }
+}
+
+#[test]
+fn kill9_while_tasks_run_loses_nothing_and_exits_while_down_are_recorded() {
+    require_e2e!();
+    let (mut d, image) = setup();
+    d.register(json!({"family": "long", "containerDefinitions": [sleeper("main", &image)]}));
+    d.register(api_support::sh_def("brief", &image, "sleep 3; exit 5"));
+    let mut hog = container("hog", &image, "sleep 3; exec tail /dev/zero");
+    hog["memory"] = json!(16);
+    d.register(json!({"family": "oomlater", "containerDefinitions": [hog]}));
+
+    let run = d.ok(
+        "RunTask",
+        json!({"taskDefinition": "long", "count": 2, "clientToken": "before-crash"}),
+    );
+    let long: Vec<String> = task_arns(&run).iter().map(|a| task_id(a)).collect();
+    let brief = d.run_task("brief");
+    let oom = d.run_task("oomlater");
+    let pids: Vec<i64> = long.iter().map(|id| pid_of(&d.wait_running(id))).collect();
+    let brief_pid = pid_of(&d.wait_running(&brief));
+    let oom_pid = pid_of(&d.wait_running(&oom));
+
+    d.kill9();
+    // While berth is down, the brief task exits 5 and the hog is OOM-killed.
+    wait_for(Duration::from_secs(30), "the short tasks to exit", || {
+        (!alive(brief_pid) && !alive(oom_pid)).then_some(())
+    });
+    for p in &pids {
+        assert!(alive(*p), "a task process died with the daemon");
+    }
+    d.restart();
+
+    for (id, pid) in long.iter().zip(&pids) {
+        let t = d.describe(id);
+        assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+        assert_eq!(pid_of(&t), *pid, "the task was restarted instead of kept");
+    }
+    let t = d.wait_stopped(&brief, Duration::from_secs(30));
+    assert_eq!(t["containers"][0]["exitCode"], 5, "{t:#}");
+    assert_eq!(t["stopCode"], "EssentialContainerExited");
+    let t = d.wait_stopped(&oom, Duration::from_secs(30));
+    assert_eq!(t["containers"][0]["exitCode"], 137, "{t:#}");
+    assert_eq!(
+        t["containers"][0]["reason"],
+        "OutOfMemoryError: Container killed due to memory usage"
+    );
+
+    // The retry of the RunTask that was answered before the crash.
+    let again = d.ok(
+        "RunTask",
+        json!({"taskDefinition": "long", "count": 2, "clientToken": "before-crash"}),
+    );
+    assert_eq!(task_arns(&again), task_arns(&run));
+    // The surviving tasks are managed: listed, described, stopped with a reason.
+    let v = d.ok("ListTasks", json!({"family": "long"}));
+    assert_eq!(v["taskArns"].as_array().unwrap().len(), 2, "{v}");
+    d.ok(
+        "StopTask",
+        json!({"task": long[0], "reason": "after the crash"}),
+    );
+    let t = d.wait_stopped(&long[0], Duration::from_secs(30));
+    assert_eq!(t["stoppedReason"], "after the crash");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
+    assert!(!alive(pids[0]));
+    // A second crash with one task still running changes nothing either.
+    d.kill9();
+    d.restart();
+    assert_eq!(d.describe(&long[1])["lastStatus"], "RUNNING");
+    stop_all(&d, &long[1..]);
+    d.assert_clean();
+}
+
+#[test]
+fn kill9_while_tasks_are_starting_leaves_every_task_in_a_defined_state() {
+    require_e2e!();
+    let (mut d, image) = setup();
+    d.register(json!({"family": "burst", "containerDefinitions": [sleeper("main", &image)]}));
+    // Load the image once, so the burst spends its time in provisioning.
+    let warm = d.run_task("burst");
+    d.wait_running(&warm);
+    let mut all = vec![warm];
+    for (round, delay_ms) in [0u64, 40, 150, 400].into_iter().enumerate() {
+        let token = format!("burst-{round}");
+        let run = d.ok(
+            "RunTask",
+            json!({"taskDefinition": "burst", "count": 10, "clientToken": token}),
+        );
+        let ids: Vec<String> = task_arns(&run).iter().map(|a| task_id(a)).collect();
+        assert_eq!(ids.len(), 10);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        d.kill9();
+        d.restart();
+        let tasks = settle(&d, &ids);
+        let running = tasks
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING")
+            .count();
+        for t in &tasks {
+            if t["lastStatus"] == "RUNNING" {
+                assert!(alive(pid_of(t)), "{t:#}");
+            } else {
+                assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+            }
+        }
+        eprintln!("round {round} (kill after {delay_ms} ms): {running}/10 running");
+        // The same RunTask after the restart answers with the same tasks.
+        let again = d.ok(
+            "RunTask",
+            json!({"taskDefinition": "burst", "count": 10, "clientToken": token}),
+        );
+        assert_eq!(task_arns(&again), task_arns(&run));
+        all.extend(ids);
+    }
+    stop_all(&d, &all);
+    d.assert_clean();
+}
+
+#[test]
+fn kill9_while_an_image_pull_is_in_flight_stops_the_half_started_task_with_a_reason() {
+    require_e2e!();
+    let (mut d, _image) = setup_with(with_host_registry());
+    let reg = HostRegistry::start(&d.host);
+    let image = ImageBuilder::busybox(APPLETS).cmd(&["sh"]).build();
+    let slow_ref = reg.push(&d.host, &image, "crash/slow:v1");
+    let other = ImageBuilder::busybox(&["sh", "sleep", "true"])
+        .cmd(&["sh"])
+        .build();
+    let other_ref = reg.push(&d.host, &other, "crash/other:v1");
+    // Blobs stall: the pull is in flight when berth dies.
+    reg.proxy
+        .add_rule(Rule::path_contains("/blobs/").delay(Duration::from_secs(60)));
+    d.register(json!({"family": "slow", "containerDefinitions": [sleeper("main", &slow_ref)]}));
+    let id = d.run_task("slow");
+    // A pull through the CLI is in flight too.
+    let mut pull = std::process::Command::new(berth_tests::daemon::berth_bin().unwrap())
+        .arg("--data-root")
+        .arg(d.data_root())
+        .arg("--run-root")
+        .arg(d.run_root())
+        .args(["pull", &other_ref])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        Duration::from_secs(30),
+        "both pulls to reach the blobs",
+        || {
+            let blobs = reg
+                .proxy
+                .requests()
+                .iter()
+                .filter(|r| r.path.contains("/blobs/"))
+                .map(|r| {
+                    r.path
+                        .split("/blobs/")
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect::<std::collections::BTreeSet<_>>();
+            (blobs.len() >= 2).then_some(())
+        },
+    );
+    let t = d.describe(&id);
+    assert_eq!(t["lastStatus"], "ACTIVATING", "{t:#}");
+    assert!(t["pullStartedAt"].is_number());
+
+    d.kill9();
+    let _ = pull.wait();
+    reg.proxy.clear_rules();
+    d.restart();
+    let t = d.wait_stopped(&id, Duration::from_secs(30));
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    let reason = t["stoppedReason"].as_str().unwrap();
+    assert!(reason.contains("restart"), "{reason}");
+    // The interrupted pulls left nothing half-done behind: the images pull and run.
+    let out = d.cli(&["pull", &other_ref]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id2 = d.run_task("slow");
+    let t = d.wait_running(&id2);
+    assert_eq!(
+        t["containers"][0]["imageDigest"], image.manifest_digest,
+        "{t:#}"
+    );
+    stop_all(&d, &[id2]);
+    d.assert_clean();
+}
+
+#[test]
+fn kill9_while_a_task_waits_for_its_registry_then_the_registry_recovers() {
+    require_e2e!();
+    let (mut d, _image) = setup_with(with_host_registry());
+    let reg = HostRegistry::start(&d.host);
+    let image = ImageBuilder::busybox(APPLETS).cmd(&["sh"]).build();
+    let reference = reg.push(&d.host, &image, "crash/manifest:v1");
+    // The manifest request itself stalls (a registry that accepted the connection and
+    // went quiet).
+    reg.proxy
+        .add_rule(Rule::path_contains("/manifests/").delay(Duration::from_secs(60)));
+    d.register(json!({"family": "stall", "containerDefinitions": [sleeper("main", &reference)]}));
+    let run = d.ok(
+        "RunTask",
+        json!({"taskDefinition": "stall", "clientToken": "stalled"}),
+    );
+    let id = task_id(&task_arns(&run)[0]);
+    wait_for(Duration::from_secs(30), "the manifest request", || {
+        reg.proxy
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/manifests/"))
+            .then_some(())
+    });
+    d.kill9();
+    reg.proxy.clear_rules();
+    d.restart();
+    let t = d.wait_stopped(&id, Duration::from_secs(30));
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    // Same token, same (stopped) task; a new RunTask starts fine.
+    let again = d.ok(
+        "RunTask",
+        json!({"taskDefinition": "stall", "clientToken": "stalled"}),
+    );
+    assert_eq!(task_arns(&again), task_arns(&run));
+    let id2 = d.run_task("stall");
+    d.wait_running(&id2);
+    stop_all(&d, &[id2]);
+    d.assert_clean();
+}
+
+#[test]
+fn sigterm_leaves_tasks_running_and_a_restarted_daemon_manages_them() {
+    require_e2e!();
+    let (mut d, image) = setup();
+    d.register(json!({"family": "keep", "containerDefinitions": [sleeper("main", &image)]}));
+    d.register(api_support::sh_def("finish", &image, "sleep 2; exit 9"));
+    let keep = d.run_task("keep");
+    let finish = d.run_task("finish");
+    let pid = pid_of(&d.wait_running(&keep));
+    let fpid = pid_of(&d.wait_running(&finish));
+    let asked = Instant::now();
+    d.terminate();
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "SIGTERM took {:?}",
+        asked.elapsed()
+    );
+    assert!(d.log().contains("tasks keep running"), "{}", d.log());
+    assert!(!d.run_root().join("berth.sock").exists());
+    assert!(alive(pid), "SIGTERM of the daemon killed a task");
+    wait_for(
+        Duration::from_secs(20),
+        "the finishing task to exit",
+        || (!alive(fpid)).then_some(()),
+    );
+    d.restart();
+    let t = d.describe(&keep);
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(pid_of(&t), pid);
+    let t = d.wait_stopped(&finish, Duration::from_secs(30));
+    assert_eq!(t["containers"][0]["exitCode"], 9, "{t:#}");
+    d.ok("StopTask", json!({"task": keep, "reason": "managed again"}));
+    let t = d.wait_stopped(&keep, Duration::from_secs(30));
+    assert_eq!(t["stopCode"], "UserInitiated");
+    assert_eq!(t["stoppedReason"], "managed again");
+    assert_eq!(t["containers"][0]["exitCode"], 0);
+    d.assert_clean();
+}
