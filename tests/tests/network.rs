@@ -16,9 +16,11 @@ use serde_json::json;
 fn awsvpc_tasks_get_distinct_addresses_shown_as_enis_and_reach_each_other_by_ip() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
-    let server = d.register(json!({"family": "bF-alpha", "networkMode": "awsvpc", "containerDefinitions": [
-        container("web", &image, &httpd_cmd(80, "alpha"))
-    ]}));
+    let server = d.register(
+        json!({"family": "bF-alpha", "networkMode": "awsvpc", "containerDefinitions": [
+            container("web", &image, &httpd_cmd(80, "alpha"))
+        ]}),
+    );
     let a = d.run_task(&server);
     let b = d.run_task(&server);
     let (ta, tb) = (d.wait_running(&a), d.wait_running(&b));
@@ -50,7 +52,10 @@ fn awsvpc_tasks_get_distinct_addresses_shown_as_enis_and_reach_each_other_by_ip(
     }
     // Each task answers on its own address from the host, and a third task reaches
     // both by IP (as inside one VPC security group).
-    assert_eq!(fetch_until(&d.host, &format!("http://{ipa}/")).trim(), "alpha");
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://{ipa}/")).trim(),
+        "alpha"
+    );
     let client = d.register(json!({"family": "bF-client", "networkMode": "awsvpc", "containerDefinitions": [
         container("c", &image, &format!("{} && {}", retry_wget(&format!("http://{ipa}/")), retry_wget(&format!("http://{ipb}/"))))
     ]}));
@@ -94,7 +99,8 @@ fn containers_of_one_awsvpc_task_talk_over_localhost() {
         ),
     );
     client["dependsOn"] = json!([{"containerName": "server", "condition": "START"}]);
-    let td = d.register(json!({"family": "bF-localhost", "containerDefinitions": [server, client]}));
+    let td =
+        d.register(json!({"family": "bF-localhost", "containerDefinitions": [server, client]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
     let out = logs(&d, &id, "client");
@@ -115,11 +121,13 @@ fn a_published_port_answers_on_the_publish_address_only() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
     let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
-    let td = d.register(json!({"family": "bF-published", "networkMode": "awsvpc", "containerDefinitions": [{
-        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-        "command": [httpd_cmd(8080, "published")],
-        "portMappings": [{"containerPort": 8080}]
-    }]}));
+    let td = d.register(
+        json!({"family": "bF-published", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [httpd_cmd(8080, "published")],
+            "portMappings": [{"containerPort": 8080}]
+        }]}),
+    );
     let id = d.run_task(&td);
     let t = d.wait_running(&id);
     assert_eq!(
@@ -141,22 +149,12 @@ fn a_published_port_answers_on_the_publish_address_only() {
         "{}",
         String::from_utf8_lossy(&listening.stdout)
     );
+    // The port is held: a host process cannot take it (and silently lose its traffic).
+    assert!(!host_can_bind(&d, 8080));
     stop(&d, &id);
     // The port is free again on the host once the task is gone.
     assert_eq!(fetch(&d.host, "http://127.0.0.1:8080/"), None);
-    let mut holder = d
-        .host
-        .command("busybox")
-        .args(["nc", "-l", "-p", "8080"])
-        .spawn()
-        .map(Reaped)
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        holder.0.try_wait().unwrap().is_none(),
-        "a host process cannot bind the port after the task stopped"
-    );
-    drop(holder);
+    assert!(host_can_bind(&d, 8080));
     d.assert_clean();
     drop(peer);
 }
@@ -169,11 +167,13 @@ fn publish_address_0_0_0_0_serves_the_lan() {
         ..Default::default()
     }));
     let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
-    let td = d.register(json!({"family": "bF-lan", "networkMode": "awsvpc", "containerDefinitions": [{
-        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-        "command": [httpd_cmd(8080, "lan")],
-        "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
-    }]}));
+    let td = d.register(
+        json!({"family": "bF-lan", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [httpd_cmd(8080, "lan")],
+            "portMappings": [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
+        }]}),
+    );
     let id = d.run_task(&td);
     let t = d.wait_running(&id);
     assert_eq!(
@@ -188,10 +188,7 @@ fn publish_address_0_0_0_0_serves_the_lan() {
         fetch_until(&d.host, &format!("http://{HOST_LAN}:8080/")).trim(),
         "lan"
     );
-    assert_eq!(
-        fetch_until(&d.host, "http://127.0.0.1:8080/").trim(),
-        "lan"
-    );
+    assert_eq!(fetch_until(&d.host, "http://127.0.0.1:8080/").trim(), "lan");
     stop(&d, &id);
     assert_eq!(fetch(&peer, &format!("http://{HOST_LAN}:8080/")), None);
     d.assert_clean();
@@ -255,7 +252,11 @@ fn an_awsvpc_host_port_other_than_the_container_port_is_rejected_at_registration
                 }]}),
             )
             .unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (400, "ClientException"), "{e:?}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "ClientException"),
+            "{e:?}"
+        );
         assert!(e.message.contains(msg), "{e:?}");
         assert!(
             e.message
@@ -282,11 +283,13 @@ fn an_awsvpc_host_port_other_than_the_container_port_is_rejected_at_registration
 fn a_port_conflict_fails_cleanly_and_publishes_nothing() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
-    let td = d.register(json!({"family": "bF-conflict", "networkMode": "awsvpc", "containerDefinitions": [{
-        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-        "command": [httpd_cmd(8083, "first")],
-        "portMappings": [{"containerPort": 8083}]
-    }]}));
+    let td = d.register(
+        json!({"family": "bF-conflict", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [httpd_cmd(8083, "first")],
+            "portMappings": [{"containerPort": 8083}]
+        }]}),
+    );
     let first = d.run_task(&td);
     d.wait_running(&first);
     // Another task wanting the same host port is refused at RunTask, as on ECS.
@@ -352,11 +355,13 @@ fn a_port_conflict_fails_cleanly_and_publishes_nothing() {
 fn a_hundred_tasks_leave_namespaces_veths_rules_addresses_and_leases_at_baseline() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
-    let awsvpc = d.register(json!({"family": "bF-many", "networkMode": "awsvpc", "containerDefinitions": [{
-        "name": "c", "image": image, "memory": 16, "entryPoint": ["sh", "-c"],
-        "command": ["ip -o -4 addr show eth0; sleep 0.3"],
-        "portMappings": []
-    }]}));
+    let awsvpc = d.register(
+        json!({"family": "bF-many", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "c", "image": image, "memory": 16, "entryPoint": ["sh", "-c"],
+            "command": ["ip -o -4 addr show eth0; sleep 0.3"],
+            "portMappings": []
+        }]}),
+    );
     let bridge = d.register(json!({"family": "bF-many-bridge", "networkMode": "bridge", "containerDefinitions": [
         {"name": "a", "image": image, "memory": 16, "entryPoint": ["sh", "-c"], "command": ["sleep 0.3"],
          "portMappings": [{"containerPort": 80}, {"containerPort": 53, "protocol": "udp"}]},
@@ -432,11 +437,13 @@ fn a_hundred_tasks_leave_namespaces_veths_rules_addresses_and_leases_at_baseline
 fn a_daemon_killed_with_sigkill_keeps_the_published_port_and_restores_what_is_missing() {
     require_e2e!();
     let (mut d, image) = setup(Daemon::start());
-    let td = d.register(json!({"family": "bF-restart", "networkMode": "awsvpc", "containerDefinitions": [{
-        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
-        "command": [httpd_cmd(8084, "survivor")],
-        "portMappings": [{"containerPort": 8084}]
-    }]}));
+    let td = d.register(
+        json!({"family": "bF-restart", "networkMode": "awsvpc", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [httpd_cmd(8084, "survivor")],
+            "portMappings": [{"containerPort": 8084}]
+        }]}),
+    );
     let id = d.run_task(&td);
     let before = d.wait_running(&id);
     assert_eq!(
@@ -444,11 +451,13 @@ fn a_daemon_killed_with_sigkill_keeps_the_published_port_and_restores_what_is_mi
         "survivor"
     );
     d.kill9();
-    // The task keeps running and answering without the daemon.
+    // The task keeps running and answering without the daemon, and its shim keeps the
+    // port held.
     assert_eq!(
         fetch(&d.host, "http://127.0.0.1:8084/").as_deref(),
         Some("survivor\n")
     );
+    assert!(!host_can_bind(&d, 8084));
     // Someone flushes berth's table while it is down: the restart restores it.
     let out = d
         .host
@@ -469,14 +478,94 @@ fn a_daemon_killed_with_sigkill_keeps_the_published_port_and_restores_what_is_mi
     );
     assert_eq!(publish_elements(&d), 1);
     // A new task does not get the live task's address.
-    let other = d.register(json!({"family": "bF-restart-other", "containerDefinitions": [
-        container("c", &image, "sleep 0.2")
-    ]}));
+    let other = d.register(
+        json!({"family": "bF-restart-other", "containerDefinitions": [
+            container("c", &image, "sleep 0.2")
+        ]}),
+    );
     let o = d.run_task(&other);
     let to = d.wait_stopped(&o, Duration::from_secs(60));
     assert_ne!(task_ip(&to), task_ip(&before));
     stop(&d, &id);
     assert_eq!(fetch(&d.host, "http://127.0.0.1:8084/"), None);
+    d.assert_clean();
+    assert_no_leases(&d);
+}
+
+#[test]
+fn a_restart_rebuilds_a_deleted_bridge_for_live_tasks_and_cleans_up_tasks_that_ended_meanwhile() {
+    require_e2e!();
+    let (mut d, image) = setup(Daemon::start());
+    let web = |family: &str, mode: &str, port: u16, cmd: String| {
+        d.register(
+            json!({"family": family, "networkMode": mode, "containerDefinitions": [{
+                "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+                "command": [cmd], "portMappings": [{"containerPort": port}]
+            }]}),
+        )
+    };
+    let a = web(
+        "bF-live-awsvpc",
+        "awsvpc",
+        8088,
+        httpd_cmd(8088, "live-awsvpc"),
+    );
+    let b = web("bF-live-bridge", "bridge", 80, httpd_cmd(80, "live-bridge"));
+    let c = web(
+        "bF-ends",
+        "awsvpc",
+        8089,
+        "mkdir -p /www && echo ends > /www/index.html && httpd -p 8089 -h /www && sleep 3".into(),
+    );
+    let (a, b, c) = (d.run_task(&a), d.run_task(&b), d.run_task(&c));
+    d.wait_running(&a);
+    let tb = d.wait_running(&b);
+    d.wait_running(&c);
+    let b_port = tb["containers"][0]["networkBindings"][0]["hostPort"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8089/").trim(),
+        "ends"
+    );
+    d.kill9();
+    // While berth is down the bridge and the table go, and one task ends.
+    let out = d.host.output("ip", &["link", "del", "berth0"]).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = d
+        .host
+        .output("nft", &["delete", "table", "ip", "berth"])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_secs(4));
+    d.restart();
+    let tc = d.wait_stopped(&c, Duration::from_secs(30));
+    assert_eq!(tc["stopCode"], "EssentialContainerExited", "{tc:#}");
+    d.wait_running(&a);
+    d.wait_running(&b);
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8088/").trim(),
+        "live-awsvpc"
+    );
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://127.0.0.1:{b_port}/")).trim(),
+        "live-bridge"
+    );
+    assert_eq!(fetch(&d.host, "http://127.0.0.1:8089/"), None);
+    assert_eq!(publish_elements(&d), 2);
+    // Both live veths are on the re-created bridge; the ended task's are gone.
+    let out = d
+        .host
+        .output("ip", &["-o", "link", "show", "master", "berth0"])
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "{out:?}"
+    );
+    assert_eq!(db_rows(&d, "ip_leases").lines().count(), 2);
+    stop(&d, &a);
+    stop(&d, &b);
     d.assert_clean();
     assert_no_leases(&d);
 }

@@ -176,7 +176,25 @@ pub(crate) fn wait_listening(d: &Daemon, port: u16) {
         if text.contains(&format!(":{port} ")) {
             return;
         }
-        assert!(Instant::now() < deadline, "nothing listens on {port}: {text}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port}: {text}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Whether a process in the fake host can listen on TCP `port` (on every address).
+pub(crate) fn host_can_bind(d: &Daemon, port: u16) -> bool {
+    let mut nc = d
+        .host
+        .command("busybox")
+        .args(["nc", "-l", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Reaped)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    nc.0.try_wait().unwrap().is_none()
 }
