@@ -358,4 +358,23 @@ fn a_definition_without_network_mode_publishes_bridge_style_mappings_and_resolve
     assert!(logs(&d, &id, "web").contains("host=webhost"));
     stop(&d, &id);
     d.assert_clean();
+
+    // Two containers mapping one container port cannot share a namespace: RunTask
+    // says so instead of starting a task that cannot work.
+    let td = d.register(json!({"family": "bF-default-clash", "containerDefinitions": [
+        {"name": "a", "image": image, "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 8090}]},
+        {"name": "b", "image": image, "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 8091}]}
+    ]}));
+    let e = d
+        .call("RunTask", &json!({"taskDefinition": td}))
+        .unwrap_err();
+    assert_eq!(e.code, "ClientException", "{e:?}");
+    assert!(
+        e.message
+            .contains("containerDefinitions[1].portMappings[0]"),
+        "{e:?}"
+    );
+    assert!(e.message.contains("networkMode"), "{e:?}");
+    let v = d.ok("ListTasks", json!({"desiredStatus": "RUNNING"}));
+    assert_eq!(v["taskArns"], json!([]), "{v:#}");
 }

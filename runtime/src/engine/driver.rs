@@ -2,7 +2,6 @@
 //! up. Every state change is written to the database as it happens.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU16;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use berth_netns::{
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use super::netplan::{HostPortPlan, host_port_plan};
 use super::provision::{self, PrepareInput};
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
@@ -406,7 +406,7 @@ async fn setup_network(
             .collect()
     };
     // The request's mode: the task's, except for a definition without networkMode whose
-    // mappings need bridge publishing (see `host_port_plan`): one bridge endpoint for the
+    // mappings need bridge publishing (see `netplan`): one bridge endpoint for the
     // whole task is the same namespace, veth and address as awsvpc's, with its ports
     // published hostPort → containerPort.
     let mut request_mode = mode;
@@ -502,43 +502,6 @@ async fn setup_network(
         return Err(e.to_string());
     }
     Ok((Some(setup.network), holds))
-}
-
-/// Where a mapping is published on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HostPortPlan {
-    /// This port, reserved at admission.
-    Fixed(NonZeroU16),
-    /// A free ephemeral port, chosen at setup and reported in `networkBindings`.
-    Dynamic,
-}
-
-/// The container port of a mapping and where it is published, the same at admission
-/// (which reserves the fixed ports) and at setup; `None` for what is not published (none
-/// mode; `containerPortRange` mappings).
-///
-/// awsvpc and host mode publish a container port as itself (ECS's rule: `hostPort` empty
-/// or equal); bridge mode publishes `hostPort`, dynamic when it is 0 or absent. A
-/// definition without `networkMode` is one ECS validates and runs in bridge mode, so its
-/// `hostPort` may differ from `containerPort` and an explicit 0 asks for a dynamic port;
-/// berth runs it with one namespace per task all the same (containers share localhost)
-/// and publishes an absent `hostPort` as the container port.
-pub(crate) fn host_port_plan(
-    def: &crate::taskdef::ValidatedTaskDefinition,
-    mode: NetworkMode,
-    pm: &crate::taskdef::PortMapping,
-) -> Option<(NonZeroU16, HostPortPlan)> {
-    let container = NonZeroU16::new(pm.container_port?.get())?;
-    let host = pm.host_port.map(|h| h.get());
-    let undeclared = def.definition().network_mode.is_none();
-    let plan = match (mode, host) {
-        (NetworkMode::None, _) => return None,
-        (NetworkMode::Bridge, Some(0) | None) => HostPortPlan::Dynamic,
-        (NetworkMode::Awsvpc, Some(0)) if undeclared => HostPortPlan::Dynamic,
-        (_, Some(h)) => HostPortPlan::Fixed(NonZeroU16::new(h).unwrap_or(container)),
-        (_, None) => HostPortPlan::Fixed(container),
-    };
-    Some((container, plan))
 }
 
 /// Shows the network on the ECS task: the ENI attachment, container interfaces and

@@ -27,6 +27,7 @@ pub mod arn;
 mod driver;
 mod files;
 mod host;
+mod netplan;
 mod provision;
 mod reconcile;
 mod run;

@@ -5,7 +5,7 @@
 use berth_netns::NetworkMode;
 use serde::Serialize;
 
-use super::{Engine, EngineError, arn, driver, host, now};
+use super::{Engine, EngineError, arn, driver, host, netplan, now};
 use crate::db::DbError;
 use crate::state::model::{Attachment, Container, Tag, Task, TaskRecord, TaskRuntime, status};
 use crate::state::repo::{self, HostPort};
@@ -264,13 +264,14 @@ impl TaskPlan {
         req: &RunTaskRequest,
     ) -> Result<TaskPlan, EngineError> {
         let mode = network_mode(def);
+        netplan::check_shared_namespace(def, mode)?;
         let publish = engine.config().network.publish_address;
         let mut fixed_ports = Vec::new();
         for c in def.containers() {
             for pm in &c.port_mappings {
                 let protocol = pm.protocol().as_str().to_owned();
-                if let Some((_, driver::HostPortPlan::Fixed(port))) =
-                    driver::host_port_plan(def, mode, pm)
+                if let Some((_, netplan::HostPortPlan::Fixed(port))) =
+                    netplan::host_port_plan(def, mode, pm)
                 {
                     let port = port.get();
                     let bind_ip = if mode == NetworkMode::Host {

@@ -1,0 +1,189 @@
+//! Where a task's port mappings are published, decided the same way at admission (which
+//! reserves the fixed host ports) and at network setup, and the RunTask check for a
+//! definition berth cannot run as ECS would.
+//!
+//! awsvpc and host mode publish a container port as itself (ECS's rule: `hostPort` empty
+//! or equal); bridge mode publishes `hostPort`, a dynamic port when it is 0 or absent.
+//!
+//! A definition without `networkMode` is one ECS validates and runs in bridge mode, so
+//! its `hostPort` may differ from `containerPort` and an explicit 0 asks for a dynamic
+//! port. berth runs it with one network namespace per task all the same (its containers
+//! share localhost), publishing `hostPort` → `containerPort`, an explicit 0 on a dynamic
+//! port and an absent `hostPort` as the container port. Two of its containers that map
+//! the same container port cannot share one namespace: RunTask refuses that.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU16;
+
+use berth_netns::NetworkMode;
+
+use crate::taskdef::{PortMapping, ValidatedTaskDefinition, ValidationError};
+
+/// Where a mapping is published on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HostPortPlan {
+    /// This port, reserved at admission.
+    Fixed(NonZeroU16),
+    /// A free ephemeral port, chosen at setup and reported in `networkBindings`.
+    Dynamic,
+}
+
+/// The container port of a mapping and where it is published; `None` for what is not
+/// published (none mode; `containerPortRange` mappings).
+pub(crate) fn host_port_plan(
+    def: &ValidatedTaskDefinition,
+    mode: NetworkMode,
+    pm: &PortMapping,
+) -> Option<(NonZeroU16, HostPortPlan)> {
+    let container = NonZeroU16::new(pm.container_port?.get())?;
+    let host = pm.host_port.map(|h| h.get());
+    let undeclared = def.definition().network_mode.is_none();
+    let plan = match (mode, host) {
+        (NetworkMode::None, _) => return None,
+        (NetworkMode::Bridge, Some(0) | None) => HostPortPlan::Dynamic,
+        (NetworkMode::Awsvpc, Some(0)) if undeclared => HostPortPlan::Dynamic,
+        (_, Some(h)) => HostPortPlan::Fixed(NonZeroU16::new(h).unwrap_or(container)),
+        (_, None) => HostPortPlan::Fixed(container),
+    };
+    Some((container, plan))
+}
+
+/// RunTask's check of a definition without `networkMode` (validated under bridge rules)
+/// that berth runs in one namespace: no container port mapped by two containers.
+pub(crate) fn check_shared_namespace(
+    def: &ValidatedTaskDefinition,
+    mode: NetworkMode,
+) -> Result<(), ValidationError> {
+    if mode != NetworkMode::Awsvpc || def.definition().network_mode.is_some() {
+        return Ok(());
+    }
+    let mut first: BTreeMap<(&str, u16), (usize, String)> = BTreeMap::new();
+    for (i, c) in def.containers().iter().enumerate() {
+        for (j, pm) in c.port_mappings.iter().enumerate() {
+            let Some(port) = pm.container_port.map(|p| p.get()) else {
+                continue;
+            };
+            let field = format!("containerDefinitions[{i}].portMappings[{j}]");
+            match first.get(&(pm.protocol().as_str(), port)) {
+                Some((k, other)) if *k != i => {
+                    let message = format!(
+                        "{field} maps {} container port {port}, which {other} also maps: berth runs a task definition without networkMode with one network namespace for all its containers (set networkMode to bridge to give each container its own)",
+                        pm.protocol().as_str()
+                    );
+                    return Err(ValidationError::Client { field, message });
+                }
+                Some(_) => {}
+                None => {
+                    first.insert((pm.protocol().as_str(), port), (i, field));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(v: serde_json::Value) -> ValidatedTaskDefinition {
+        crate::taskdef::validate(serde_json::from_value(v).unwrap()).unwrap()
+    }
+
+    fn plans(v: serde_json::Value, mode: NetworkMode) -> Vec<Option<(u16, Option<u16>)>> {
+        let d = def(v);
+        d.containers()[0]
+            .port_mappings
+            .iter()
+            .map(|pm| {
+                host_port_plan(&d, mode, pm).map(|(c, p)| {
+                    let h = match p {
+                        HostPortPlan::Fixed(h) => Some(h.get()),
+                        HostPortPlan::Dynamic => None,
+                    };
+                    (c.get(), h)
+                })
+            })
+            .collect()
+    }
+
+    fn task(mode: Option<&str>, mappings: serde_json::Value) -> serde_json::Value {
+        let mut v = serde_json::json!({"family": "f", "containerDefinitions": [
+            {"name": "a", "image": "busybox", "memory": 16, "portMappings": mappings}
+        ]});
+        if let Some(m) = mode {
+            v["networkMode"] = m.into();
+        }
+        v
+    }
+
+    #[test]
+    fn host_ports_follow_each_mode() {
+        let m = serde_json::json!([
+            {"containerPort": 80}, {"containerPort": 81, "hostPort": 0},
+            {"containerPort": 82, "hostPort": 8082}, {"containerPortRange": "9000-9001"}
+        ]);
+        let m_static = serde_json::json!([
+            {"containerPort": 80}, {"containerPort": 81, "hostPort": 0},
+            {"containerPort": 82, "hostPort": 82}
+        ]);
+        assert_eq!(
+            plans(task(Some("bridge"), m.clone()), NetworkMode::Bridge),
+            [
+                Some((80, None)),
+                Some((81, None)),
+                Some((82, Some(8082))),
+                None
+            ]
+        );
+        for mode in ["awsvpc", "host"] {
+            assert_eq!(
+                plans(task(Some(mode), m_static.clone()), mode.parse().unwrap()),
+                [
+                    Some((80, Some(80))),
+                    Some((81, Some(81))),
+                    Some((82, Some(82)))
+                ]
+            );
+        }
+        // Without networkMode: bridge rules, one namespace per task.
+        assert_eq!(
+            plans(task(None, m), NetworkMode::Awsvpc),
+            [
+                Some((80, Some(80))),
+                Some((81, None)),
+                Some((82, Some(8082))),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn a_container_port_mapped_by_two_containers_is_refused_only_without_network_mode() {
+        let two = |mode: Option<&str>| {
+            let mut v = serde_json::json!({"family": "f", "containerDefinitions": [
+                {"name": "a", "image": "busybox", "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 8080}]},
+                {"name": "b", "image": "busybox", "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 8081}]}
+            ]});
+            if let Some(m) = mode {
+                v["networkMode"] = m.into();
+            }
+            def(v)
+        };
+        let e = check_shared_namespace(&two(None), NetworkMode::Awsvpc).unwrap_err();
+        assert!(matches!(e, ValidationError::Client { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with(
+                "containerDefinitions[1].portMappings[0] maps tcp container port 80, which containerDefinitions[0].portMappings[0] also maps"
+            ),
+            "{e}"
+        );
+        check_shared_namespace(&two(Some("bridge")), NetworkMode::Bridge).unwrap();
+        // One container mapping its port twice (two host ports) is fine.
+        let d = def(task(
+            None,
+            serde_json::json!([{"containerPort": 80, "hostPort": 8080}, {"containerPort": 80, "hostPort": 0}]),
+        ));
+        check_shared_namespace(&d, NetworkMode::Awsvpc).unwrap();
+    }
+}
