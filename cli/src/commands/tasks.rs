@@ -412,7 +412,7 @@ pub(crate) async fn stop(g: &Globals, a: StopArgs) -> Result<ExitCode> {
 
 #[derive(Debug, Args)]
 pub(crate) struct LogsArgs {
-    /// Task id or ARN.
+    /// Task id or ARN (or an awslogs group, with --stream).
     task: String,
     /// One container (default: all, prefixed by name).
     container: Option<String>,
@@ -430,6 +430,11 @@ pub(crate) struct LogsArgs {
     /// Show each record's time.
     #[arg(long, short)]
     timestamps: bool,
+    /// Read the awslogs stream STREAM of the group given as TASK (the names a task
+    /// definition's `awslogs-group` and `awslogs-stream-prefix` give in CloudWatch Logs:
+    /// `<prefix>/<container>/<task-id>`).
+    #[arg(long, value_name = "STREAM")]
+    stream: Option<String>,
 }
 
 /// `--since` forms: RFC 3339, epoch seconds, or a duration before now.
@@ -459,16 +464,20 @@ pub(crate) fn parse_since(s: &str) -> Result<f64> {
 
 pub(crate) async fn logs(g: &Globals, a: LogsArgs) -> Result<ExitCode> {
     let since = a.since.as_deref().map(parse_since).transpose()?;
-    let prefix = a.container.is_none();
+    let prefix = a.container.is_none() && a.stream.is_none();
+    let body = match &a.stream {
+        Some(stream) => {
+            json!({"logGroup": a.task, "logStream": stream, "cluster": a.cluster, "since": since, "tail": a.tail, "follow": a.follow})
+        }
+        None => {
+            json!({"task": a.task, "cluster": a.cluster, "container": a.container, "since": since, "tail": a.tail, "follow": a.follow})
+        }
+    };
     client(g)
-        .berth_stream(
-            "Logs",
-            json!({"task": a.task, "cluster": a.cluster, "container": a.container, "since": since, "tail": a.tail, "follow": a.follow}),
-            |line| {
-                print_log_line(&line, prefix, a.timestamps);
-                Ok(())
-            },
-        )
+        .berth_stream("Logs", body, |line| {
+            print_log_line(&line, prefix, a.timestamps);
+            Ok(())
+        })
         .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,9 @@ use serde::Serialize;
 
 use super::{Engine, EngineError, arn, driver, host, netplan, now};
 use crate::db::DbError;
-use crate::state::model::{Attachment, Container, Tag, Task, TaskRecord, TaskRuntime, status};
+use crate::state::model::{
+    Attachment, Container, LogStreamName, Tag, Task, TaskRecord, TaskRuntime, status,
+};
 use crate::state::repo::{self, HostPort};
 use crate::taskdef::{self, TaskOverride, ValidatedTaskDefinition};
 
@@ -250,6 +252,8 @@ struct TaskPlan {
     warnings: Vec<String>,
     fixed_ports: Vec<HostPort>,
     addresses: usize,
+    /// Per container: `(awslogs-group, awslogs-stream-prefix)` when it logs with awslogs.
+    awslogs: Vec<(String, String, Option<String>)>,
     containers: Vec<ContainerSeed>,
     scope: arn::ArnScope,
 }
@@ -332,6 +336,18 @@ impl TaskPlan {
             warnings: def.warnings().iter().map(ToString::to_string).collect(),
             fixed_ports,
             addresses,
+            awslogs: def
+                .containers()
+                .iter()
+                .filter_map(|c| {
+                    let lc = c.log_configuration.as_ref()?;
+                    if lc.log_driver.as_str() != "awslogs" {
+                        return None;
+                    }
+                    let group = lc.options.get("awslogs-group")?.clone();
+                    Some((c.name.clone().unwrap_or_default(), group, lc.options.get("awslogs-stream-prefix").cloned()))
+                })
+                .collect(),
             containers: def
                 .containers()
                 .iter()
@@ -428,6 +444,19 @@ impl TaskPlan {
                 warnings: self.warnings.clone(),
                 reserved_cpu: self.cpu,
                 reserved_memory_mib: self.memory_mib,
+                // CloudWatch Logs' names for each container's stream, as ECS forms
+                // them: `<prefix>/<container>/<task-id>` in `<group>`.
+                log_names: self
+                    .awslogs
+                    .iter()
+                    .map(|(name, group, prefix)| {
+                        let stream = match prefix {
+                            Some(p) => format!("{p}/{name}/{id}"),
+                            None => id.clone(),
+                        };
+                        (name.clone(), LogStreamName { group: group.clone(), stream })
+                    })
+                    .collect(),
                 ..Default::default()
             },
         }

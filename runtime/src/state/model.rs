@@ -207,7 +207,7 @@ pub struct TaskRuntime {
     pub shim_seq: u64,
     /// awslogs group/stream names per container, for `berth logs`.
     #[serde(default)]
-    pub log_names: BTreeMap<String, String>,
+    pub log_names: BTreeMap<String, LogStreamName>,
     /// Warnings about fields berth could not honour.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -216,6 +216,14 @@ pub struct TaskRuntime {
     pub reserved_cpu: u64,
     #[serde(default)]
     pub reserved_memory_mib: u64,
+}
+
+/// Where a container's log would be in CloudWatch Logs (`awslogs` driver).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogStreamName {
+    pub group: String,
+    pub stream: String,
 }
 
 /// A task row: the ECS shape and the engine's bookkeeping.

@@ -221,6 +221,25 @@ pub fn prune_stopped(conn: &Connection, before: f64) -> Result<Vec<String>, DbEr
     Ok(rows.into_iter().map(|(id, _)| id).collect())
 }
 
+/// The (task id, container) whose awslogs stream is `group`/`stream`.
+pub fn find_log_stream(conn: &Connection, group: &str, stream: &str) -> Result<Option<(String, String)>, DbError> {
+    let mut stmt = conn.prepare("SELECT doc FROM tasks ORDER BY created_at DESC").context("reading tasks")?;
+    let docs: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .context("reading tasks")?
+        .collect::<Result<_, _>>()
+        .context("reading tasks")?;
+    for d in docs {
+        let t: TaskRecord = from_json(&d, "task")?;
+        for (container, name) in &t.runtime.log_names {
+            if name.group == group && name.stream == stream {
+                return Ok(Some((t.id.clone(), container.clone())));
+            }
+        }
+    }
+    Ok(None)
+}
+
 // ---------- IP leases ----------
 
 /// Leases the first free address of `candidates` to `task_id`, or returns the one it
