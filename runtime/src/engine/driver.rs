@@ -814,6 +814,7 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
     })
     .await
     .expect("cleanup thread");
+    super::volumes::release_shared(engine, &rec).await;
     let tid = id.to_owned();
     engine
         .db()

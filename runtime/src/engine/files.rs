@@ -34,9 +34,18 @@ pub(crate) fn local_env_file(value: &str) -> Option<PathBuf> {
 /// `..`, and no symlink anywhere in it — a symlink could redirect the mount to a place
 /// the task definition did not name. A missing directory is created (as ECS on EC2).
 pub(crate) fn prepare_host_path(path: &str) -> Result<PathBuf, String> {
+    resolve_host_path("host.sourcePath", path, true)
+}
+
+/// The same checks for a path that must exist (a `driverOpts` bind `device`).
+pub(crate) fn existing_host_path(path: &str) -> Result<PathBuf, String> {
+    resolve_host_path("device", path, false)
+}
+
+fn resolve_host_path(what: &str, path: &str, create: bool) -> Result<PathBuf, String> {
     let p = Path::new(path);
     if !p.is_absolute() {
-        return Err(format!("host.sourcePath {path:?} must be an absolute path"));
+        return Err(format!("{what} {path:?} must be an absolute path"));
     }
     let mut cur = PathBuf::from("/");
     let comps: Vec<Component<'_>> = p.components().collect();
@@ -45,30 +54,28 @@ pub(crate) fn prepare_host_path(path: &str) -> Result<PathBuf, String> {
             Component::RootDir => continue,
             Component::Normal(n) => cur.push(n),
             Component::ParentDir | Component::CurDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "host.sourcePath {path:?} must not contain '.' or '..'"
-                ));
+                return Err(format!("{what} {path:?} must not contain '.' or '..'"));
             }
         }
         match std::fs::symlink_metadata(&cur) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(format!(
-                    "host.sourcePath {path:?} goes through the symbolic link {}; name the real path",
+                    "{what} {path:?} goes through the symbolic link {}; name the real path",
                     cur.display()
                 ));
             }
             Ok(m) if !m.is_dir() && i + 1 < comps.len() => {
                 return Err(format!(
-                    "host.sourcePath {path:?}: {} is not a directory",
+                    "{what} {path:?}: {} is not a directory",
                     cur.display()
                 ));
             }
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 std::fs::create_dir(&cur)
-                    .map_err(|e| format!("creating host.sourcePath {}: {e}", cur.display()))?;
+                    .map_err(|e| format!("creating {what} {}: {e}", cur.display()))?;
             }
-            Err(e) => return Err(format!("host.sourcePath {}: {e}", cur.display())),
+            Err(e) => return Err(format!("{what} {}: {e}", cur.display())),
         }
     }
     Ok(cur)
@@ -188,6 +195,11 @@ mod tests {
         let err = prepare_host_path(dir.path().join("link/x").to_str().unwrap()).unwrap_err();
         assert!(err.contains("symbolic link"), "{err}");
         assert!(prepare_host_path("relative/path").is_err());
+        // A bind device must exist: nothing is created for it.
+        let missing = dir.path().join("absent");
+        assert!(existing_host_path(missing.to_str().unwrap()).is_err());
+        assert!(!missing.exists());
+        assert!(existing_host_path(target.to_str().unwrap()).is_ok());
         assert!(prepare_host_path(&format!("{}/../x", dir.path().display())).is_err());
     }
 

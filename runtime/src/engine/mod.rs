@@ -33,6 +33,7 @@ mod reconcile;
 mod run;
 pub mod status;
 mod sys;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -43,6 +44,7 @@ use berth_netns::{NetworkConfig, NetworkManager};
 pub use arn::ArnScope;
 pub use host::{HostResources, host_resources};
 pub use run::{Failure, RunTaskRequest, RunTaskResult};
+pub use volumes::VolumeInfo;
 
 use crate::cgroup::{BerthCgroups, CgroupHost, ProcCgroups};
 use crate::db::{Db, DbError, DbHandle};

@@ -9,6 +9,7 @@
 //! <run-root>/tasks/<id>/containers/<name>/etc/           hosts, resolv.conf, hostname
 //! <data-root>/tasks/<id>/containers/<name>/{upper,work}  the container's writable layer
 //! <data-root>/tasks/<id>/volumes/<volume>/               task-scoped volumes
+//! <data-root>/tasks/<id>/volumes/.anonymous/<name>/<hash> image VOLUMEs (anonymous)
 //! <data-root>/tasks/<id>/logs/<name>.log                 the container's log
 //! <data-root>/volumes/<volume>/_data                     shared named volumes
 //! ```
@@ -22,16 +23,20 @@ use berth_netns::{HostDns, HostsEntry, NetworkMode, TaskNetwork, files as netfil
 use sha2::Digest as _;
 
 use super::files::{self, InRoot};
+use super::volumes::{self, MountSource};
 use super::{Engine, sys};
 use crate::images::RootFs;
-use crate::shim::{Condition, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask};
+use crate::shim::{
+    Condition, SharedNamespace, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask,
+};
 use crate::spec::{
     self, BindMount, ContainerPlan, DeviceMapping, Namespace, Rlimit, SpecContext, TmpfsMount,
 };
 use crate::state::model::TaskRecord;
 use crate::taskdef::{
-    ContainerCondition, ContainerDefinition, TaskDefinition, ValidatedTaskDefinition, VolumeKind,
+    ContainerCondition, ContainerDefinition, TaskDefinition, ValidatedTaskDefinition,
 };
+use berth_registry::manifest::Healthcheck;
 
 /// What preparing a task produced.
 #[derive(Debug)]
@@ -88,16 +93,14 @@ fn prepare_inner(
     let cgroups = &engine.inner().cgroups;
     let host_dns = HostDns::read(Path::new("/"));
 
-    let volumes = prepare_volumes(engine, input, &data_dir)?;
-    let mut shim_containers = Vec::new();
-    let mut container_mounts: BTreeMap<String, Vec<BindMount>> = BTreeMap::new();
+    let volumes = volumes::prepare(engine, def.definition(), &data_dir, mounts)?;
 
-    for c in def.start_order() {
+    // Every container's rootfs first: volumesFrom and copy-up read other containers'.
+    let order = def.start_order();
+    let mut rootfs_of = Vec::with_capacity(order.len());
+    for c in &order {
         let name = c.name.clone().unwrap_or_default();
-        let image_ref = c.image.clone().unwrap_or_default();
-        let image = input.images.get(&image_ref).ok_or_else(|| {
-            format!("CannotPullContainerError: image {image_ref} was not prepared")
-        })?;
+        let image = image_of(input, c)?;
         let bundle = run_dir.join("containers").join(&name);
         let rootfs = bundle.join("rootfs");
         let upper = data_dir.join("containers").join(&name).join("upper");
@@ -111,6 +114,48 @@ fn prepare_inner(
         sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
         mounts.push(rootfs.clone());
+        rootfs_of.push(rootfs);
+    }
+    let sources: Vec<MountSource<'_>> = order
+        .iter()
+        .zip(&rootfs_of)
+        .map(|(c, rootfs)| {
+            let name = c.name.as_deref().unwrap_or_default();
+            MountSource {
+                def: c,
+                rootfs,
+                image_volumes: image_of(input, c)
+                    .ok()
+                    .and_then(|i| i.config.config().as_ref())
+                    .and_then(|ic| ic.volumes().clone())
+                    .unwrap_or_default(),
+                // `.` cannot appear in a volume name: no clash with declared ones.
+                anonymous_dir: data_dir.join("volumes").join(".anonymous").join(name),
+            }
+        })
+        .collect();
+    let volume_mounts = volumes::resolve_mounts(&sources, &volumes)?;
+
+    let ns_mode = |m: Option<&str>| match m {
+        Some("host") => Namespace::Host,
+        _ => Namespace::New,
+    };
+    let pid_mode = def.definition().pid_mode.map(|m| m.as_str());
+    let ipc_mode = def.definition().ipc_mode.map(|m| m.as_str());
+    let mut shared_namespaces = Vec::new();
+    if pid_mode == Some("task") {
+        shared_namespaces.push(SharedNamespace::Pid);
+    }
+    if ipc_mode == Some("task") {
+        shared_namespaces.push(SharedNamespace::Ipc);
+    }
+
+    let mut shim_containers = Vec::new();
+    for ((c, rootfs), own) in order.iter().zip(&rootfs_of).zip(volume_mounts) {
+        let c: &ContainerDefinition = c;
+        let name = c.name.clone().unwrap_or_default();
+        let image = image_of(input, c)?;
+        let bundle = run_dir.join("containers").join(&name);
 
         let endpoint = endpoint_for(input.network.as_ref(), &name);
         let address = endpoint
@@ -128,10 +173,11 @@ fn prepare_inner(
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "localhost".into()),
-            _ => c
-                .hostname
-                .clone()
-                .unwrap_or_else(|| runtime_id.chars().take(12).collect()),
+            // Docker's default: the first 12 hex digits of the container's id (here a
+            // digest of it, so two containers of one task differ).
+            _ => c.hostname.clone().unwrap_or_else(|| {
+                hex::encode(sha2::Sha256::digest(runtime_id.as_bytes()))[..12].to_owned()
+            }),
         };
 
         // /etc files.
@@ -170,85 +216,20 @@ fn prepare_inner(
             &netfiles::hostname_file(&hostname).map_err(|e| e.to_string())?,
         )?;
 
-        let plan = container_plan(engine, input, c, &hostname)?;
-        let mut plan = plan;
-        // Mounts: /etc files, declared volumes, volumesFrom, then image VOLUMEs.
-        let mut binds = vec![
-            BindMount {
-                source: etc.join("hosts"),
-                destination: "/etc/hosts".into(),
-                readonly: false,
-            },
-            BindMount {
-                source: etc.join("resolv.conf"),
-                destination: "/etc/resolv.conf".into(),
-                readonly: false,
-            },
-            BindMount {
-                source: etc.join("hostname"),
-                destination: "/etc/hostname".into(),
-                readonly: false,
-            },
-        ];
-        let mut own = Vec::new();
-        for mp in &c.mount_points {
-            let (Some(src), Some(dst)) = (&mp.source_volume, &mp.container_path) else {
-                continue;
-            };
-            let host = volumes.get(src).ok_or_else(|| {
-                format!("CannotCreateContainerError: volume {src} is not defined")
-            })?;
-            own.push(BindMount {
-                source: host.clone(),
-                destination: dst.clone(),
-                readonly: mp.read_only.unwrap_or(false),
-            });
-        }
-        for vf in &c.volumes_from {
-            let Some(from) = &vf.source_container else {
-                continue;
-            };
-            for m in container_mounts.get(from).into_iter().flatten() {
-                let readonly = vf.read_only.unwrap_or(false) || m.readonly;
-                own.push(BindMount {
-                    readonly,
-                    ..m.clone()
-                });
-            }
-        }
-        let image_config = image.config.config().as_ref();
-        for path in image_config
-            .and_then(|ic| ic.volumes().as_ref())
+        let mut plan = container_plan(engine, input, c, &hostname)?;
+        // Mounts: /etc files, then the volumes (declared, volumesFrom, image VOLUMEs).
+        plan.mounts = ["hosts", "resolv.conf", "hostname"]
             .into_iter()
-            .flatten()
-        {
-            if own.iter().any(|m| same_path(&m.destination, path)) {
-                continue;
-            }
-            let digest = hex::encode(sha2::Sha256::digest(path.as_bytes()));
-            let dir = data_dir
-                .join("volumes")
-                .join("_anonymous")
-                .join(&name)
-                .join(&digest[..16]);
-            if !dir.exists() {
-                std::fs::create_dir_all(&dir)
-                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-                files::populate_volume(&rootfs, path, &dir).map_err(|e| {
-                    format!("CannotCreateContainerError: populating volume {path}: {e}")
-                })?;
-            }
-            own.push(BindMount {
-                source: dir,
-                destination: path.clone(),
+            .map(|f| BindMount {
+                source: etc.join(f),
+                destination: format!("/etc/{f}"),
                 readonly: false,
-            });
-        }
-        container_mounts.insert(name.clone(), own.clone());
-        binds.extend(own);
-        plan.mounts = binds;
+            })
+            .chain(own)
+            .collect();
 
-        let rootfs_files = InRoot::open(&rootfs);
+        let image_config = image.config.config().as_ref();
+        let rootfs_files = InRoot::open(rootfs);
         let process = spec::process_settings(&plan, image_config, &rootfs_files)
             .map_err(|e| format!("CannotStartContainerError: {e}"))?;
         let netns = match endpoint.and_then(|e| e.netns_path.clone()) {
@@ -256,20 +237,15 @@ fn prepare_inner(
             None if mode == NetworkMode::Host => Namespace::Host,
             None => Namespace::New,
         };
-        let ns_mode = |m: Option<&str>| {
-            if m == Some("host") {
-                Namespace::Host
-            } else {
-                Namespace::New
-            }
-        };
+        // `task` modes: a new namespace here, which the shim replaces with the task's
+        // shared one when it starts the container.
         let ctx = SpecContext {
-            rootfs: &rootfs,
+            rootfs,
             cgroups_path: cgroups.container_path(&input.task_id, &name),
             cgroup_version: cgroups.host().version(),
             network: netns,
-            pid: ns_mode(def.definition().pid_mode.map(|m| m.as_str())),
-            ipc: ns_mode(def.definition().ipc_mode.map(|m| m.as_str())),
+            pid: ns_mode(pid_mode),
+            ipc: ns_mode(ipc_mode),
         };
         let config = spec::generate(&plan, &process, &ctx)
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
@@ -306,7 +282,13 @@ fn prepare_inner(
                 .and_then(|ic| ic.stop_signal().as_deref())
                 .and_then(parse_signal)
                 .unwrap_or(libc::SIGTERM),
-            health_check: c.health_check.as_ref().and_then(health_check),
+            health_check: match &c.health_check {
+                Some(h) => health_check(h),
+                None if wants_image_healthcheck(c) => {
+                    image.healthcheck.as_ref().and_then(image_health_check)
+                }
+                None => None,
+            },
             log_path: data_dir.join("logs").join(format!("{name}.log")),
             cgroup_path: cgroups.container_path(&input.task_id, &name),
             init_process: c
@@ -323,44 +305,16 @@ fn prepare_inner(
         container_state_root: paths.container_state_dir(),
         containers: shim_containers,
         log: cfg.log,
+        shared_namespaces,
     })
 }
 
-/// Host directories for every declared volume.
-fn prepare_volumes(
-    engine: &Engine,
-    input: &PrepareInput,
-    data_dir: &Path,
-) -> Result<BTreeMap<String, PathBuf>, String> {
-    let mut out = BTreeMap::new();
-    for v in &input.def.definition().volumes {
-        let name = v.name().to_owned();
-        let dir = match v.kind() {
-            VolumeKind::HostPath(p) => files::prepare_host_path(p)?,
-            VolumeKind::Scratch | VolumeKind::RemoteStandIn => data_dir.join("volumes").join(&name),
-            VolumeKind::Named(cfg) => match cfg.scope() {
-                crate::taskdef::Scope::Task => data_dir.join("volumes").join(&name),
-                crate::taskdef::Scope::Shared => {
-                    let dir = engine
-                        .config()
-                        .paths
-                        .volumes_dir()
-                        .join(&name)
-                        .join("_data");
-                    if !dir.exists() && cfg.autoprovision == Some(false) {
-                        return Err(format!(
-                            "CannotCreateVolumeError: shared volume {name} does not exist and autoprovision is false"
-                        ));
-                    }
-                    dir
-                }
-            },
-        };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("creating volume {name} at {}: {e}", dir.display()))?;
-        out.insert(name, dir);
-    }
-    Ok(out)
+fn image_of<'a>(input: &'a PrepareInput, c: &ContainerDefinition) -> Result<&'a RootFs, String> {
+    let image_ref = c.image.as_deref().unwrap_or_default();
+    input
+        .images
+        .get(image_ref)
+        .ok_or_else(|| format!("CannotPullContainerError: image {image_ref} was not prepared"))
 }
 
 fn container_plan(
@@ -524,6 +478,47 @@ fn health_check(h: &crate::taskdef::HealthCheck) -> Option<ShimHealthCheck> {
     })
 }
 
+/// The `dockerLabels` key with which a container asks for its image's HEALTHCHECK (value
+/// `image`): ECS ignores image health checks, so berth does too unless asked, and only
+/// when the definition has no `healthCheck` of its own. Harmless on real ECS.
+pub(crate) const IMAGE_HEALTHCHECK_LABEL: &str = "berth.healthcheck";
+
+fn wants_image_healthcheck(c: &ContainerDefinition) -> bool {
+    c.docker_labels
+        .get(IMAGE_HEALTHCHECK_LABEL)
+        .is_some_and(|v| v.eq_ignore_ascii_case("image"))
+}
+
+/// An image's HEALTHCHECK with Docker's defaults (interval and timeout 30 s, 3
+/// retries, no start period); `NONE` or an empty test disables it.
+fn image_health_check(h: &Healthcheck) -> Option<ShimHealthCheck> {
+    let argv = match h.test.split_first() {
+        Some((first, rest)) if first == "CMD" => rest.to_vec(),
+        Some((first, rest)) if first == "CMD-SHELL" => {
+            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
+        }
+        _ => return None,
+    };
+    if argv.is_empty() {
+        return None;
+    }
+    let secs = |ns: Option<u64>, default: u64| match ns {
+        Some(ns) if ns > 0 => ns.div_ceil(1_000_000_000).max(1),
+        _ => default,
+    };
+    Some(ShimHealthCheck {
+        argv,
+        interval_secs: secs(h.interval, 30),
+        timeout_secs: secs(h.timeout, 30),
+        retries: h
+            .retries
+            .filter(|r| *r > 0)
+            .unwrap_or(3)
+            .min(u64::from(u32::MAX)) as u32,
+        start_period_secs: h.start_period.map_or(0, |ns| ns.div_ceil(1_000_000_000)),
+    })
+}
+
 /// A signal named as in an image's StopSignal: `SIGQUIT`, `QUIT` or `3`.
 pub(crate) fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -577,10 +572,6 @@ fn links_for(c: &ContainerDefinition, net: Option<&TaskNetwork>) -> Vec<HostsEnt
         .collect()
 }
 
-fn same_path(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
-}
-
 fn write(path: &Path, text: &str) -> Result<(), String> {
     write_bytes(path, text.as_bytes())
 }
@@ -623,5 +614,36 @@ mod tests {
         );
         let h = health_check(&hc(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap();
         assert_eq!(h.argv, ["/bin/sh", "-c", "curl -f localhost || exit 1"]);
+    }
+
+    #[test]
+    fn image_health_checks_use_docker_defaults_and_none_disables() {
+        let img = |test: &[&str], interval: Option<u64>| Healthcheck {
+            test: test.iter().map(|s| s.to_string()).collect(),
+            interval,
+            timeout: None,
+            start_period: Some(1_500_000_000),
+            retries: None,
+        };
+        let h = image_health_check(&img(&["CMD-SHELL", "true"], Some(5_000_000_000))).unwrap();
+        assert_eq!(h.argv, ["/bin/sh", "-c", "true"]);
+        assert_eq!(
+            (
+                h.interval_secs,
+                h.timeout_secs,
+                h.retries,
+                h.start_period_secs
+            ),
+            (5, 30, 3, 2)
+        );
+        assert_eq!(
+            image_health_check(&img(&["CMD", "x"], None))
+                .unwrap()
+                .interval_secs,
+            30
+        );
+        assert!(image_health_check(&img(&["NONE"], None)).is_none());
+        assert!(image_health_check(&img(&[], None)).is_none());
+        assert!(image_health_check(&img(&["CMD"], None)).is_none());
     }
 }

@@ -23,6 +23,7 @@ mod container;
 mod control;
 mod init;
 pub mod logs;
+mod namespaces;
 mod plan;
 mod supervisor;
 mod sys;

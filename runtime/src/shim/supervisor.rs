@@ -18,6 +18,7 @@ use nix::sys::signalfd::SignalFd;
 
 use super::control::ControlServer;
 use super::logs::{LogWriter, Stream};
+use super::namespaces::TaskNamespaces;
 use super::plan::{self, Action, Clock};
 use super::types::{
     ContainerState, ContainerStatus, ControlReply, ControlRequest, HealthStatus, RunStatus,
@@ -87,6 +88,7 @@ pub(crate) struct Supervisor {
     control: ControlServer,
     signals: SignalFd,
     task_oom_seen: u64,
+    namespaces: TaskNamespaces,
     dirty: bool,
 }
 
@@ -113,6 +115,7 @@ impl Supervisor {
                 .collect(),
         };
         let task_oom_seen = cgroups.oom_kills(&cgroups.task_path(&task.task_id));
+        let namespaces = TaskNamespaces::new(&task.shared_namespaces);
         Supervisor {
             task,
             dir: dir.to_owned(),
@@ -128,6 +131,7 @@ impl Supervisor {
             control,
             signals,
             task_oom_seen,
+            namespaces,
             dirty: true,
         }
     }
@@ -248,6 +252,7 @@ impl Supervisor {
     fn start_container(&mut self, i: usize) {
         let c = self.task.containers[i].clone();
         let result = (|| -> Result<u32, String> {
+            self.namespaces.join(&c.bundle)?;
             let log = LogWriter::open(&c.log_path, self.task.log)
                 .map_err(|e| format!("opening log {}: {e}", c.log_path.display()))?;
             self.logs[i] = Some(log);
@@ -656,6 +661,7 @@ impl Supervisor {
         if let Err(e) = self.cgroups.remove_task(&self.task.task_id) {
             tracing::warn!(error = %e, "removing task cgroup");
         }
+        self.namespaces.release();
         for c in &self.task.containers {
             container::delete(c, &self.task.container_state_root);
         }

@@ -126,3 +126,48 @@ pub(crate) fn init_catch_all_signals() -> SigSet {
     let _ = all.thread_block();
     all
 }
+
+/// Forks a child into new namespaces (`CLONE_NEW*` `flags`) that only holds them open:
+/// as PID 1 of a new PID namespace it reaps whatever is reparented to it (`SIGCHLD`
+/// ignored), and it dies with the shim (`PR_SET_PDEATHSIG`) or when killed. Returns
+/// its pid.
+pub(crate) fn spawn_namespace_holder(flags: libc::c_int) -> nix::Result<u32> {
+    // SAFETY: clone without CLONE_VM and without a new stack behaves as fork. The shim
+    // is single-threaded, and the child only makes async-signal-safe calls (prctl,
+    // sigaction, close_range/close, pause) until it is killed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(nix::errno::Errno::last()),
+        0 => holder_main(),
+        pid => Ok(pid as u32),
+    }
+}
+
+fn holder_main() -> ! {
+    // SAFETY: plain system calls on this process's own state; no memory is shared
+    // with the parent (fork semantics), nothing here allocates.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+        let mut ign: libc::sigaction = std::mem::zeroed();
+        ign.sa_sigaction = libc::SIG_IGN;
+        libc::sigaction(libc::SIGCHLD, &ign, std::ptr::null_mut());
+        // Keep none of the shim's descriptors (sockets, log pipes) alive.
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) != 0 {
+            for fd in 3..4096 {
+                libc::close(fd);
+            }
+        }
+        loop {
+            libc::pause();
+        }
+    }
+}

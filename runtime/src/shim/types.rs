@@ -18,6 +18,29 @@ pub struct ShimTask {
     pub container_state_root: PathBuf,
     pub containers: Vec<ShimContainer>,
     pub log: LogSettings,
+    /// Namespaces all the task's containers share (`pidMode`/`ipcMode` `task`). The
+    /// shim creates them once, held by a process of its own so that they outlive any
+    /// container, and joins every container to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_namespaces: Vec<SharedNamespace>,
+}
+
+/// A namespace shared by the whole task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SharedNamespace {
+    Pid,
+    Ipc,
+}
+
+impl SharedNamespace {
+    /// The OCI namespace type, also the name under `/proc/<pid>/ns/`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SharedNamespace::Pid => "pid",
+            SharedNamespace::Ipc => "ipc",
+        }
+    }
 }
 
 /// Log rotation settings.
