@@ -142,6 +142,18 @@ fn a_published_port_answers_on_the_publish_address_only() {
     // Not on the host's other addresses, and not from the LAN.
     assert_eq!(fetch(&d.host, &format!("http://{HOST_LAN}:8080/")), None);
     assert_eq!(fetch(&peer, &format!("http://{HOST_LAN}:8080/")), None);
+    // Nor directly on the task's address, even for a LAN peer that routes berth's
+    // subnet through the host: only published ports come in.
+    let ip = task_ip(&t);
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://{ip}:8080/")).trim(),
+        "published"
+    );
+    let out = peer
+        .output("ip", &["route", "add", "10.229.0.0/20", "via", HOST_LAN])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fetch(&peer, &format!("http://{ip}:8080/")), None);
     // Nothing listens on the host: the hold is a bound socket that never accepts.
     let listening = d.host.output("ss", &["-Hltn"]).unwrap();
     assert!(
@@ -568,4 +580,59 @@ fn a_restart_rebuilds_a_deleted_bridge_for_live_tasks_and_cleans_up_tasks_that_e
     stop(&d, &b);
     d.assert_clean();
     assert_no_leases(&d);
+}
+
+#[test]
+fn a_task_cannot_reach_the_hosts_loopback_services_through_the_bridge() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    // Loopback publishing needs route_localnet on the bridge; the guard keeps a task
+    // that routes 127.0.0.1 to the gateway away from the host's loopback-only services
+    // (CVE-2020-8558). A task with NET_ADMIN can rewrite its own routes, so it tries.
+    let www = d.data_root().parent().unwrap().join("bF-loopback-www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "host secret\n").unwrap();
+    let _secret = d
+        .host
+        .command("busybox")
+        .args(["httpd", "-f", "-p", "127.0.0.1:9999", "-h"])
+        .arg(&www)
+        .spawn()
+        .map(Reaped)
+        .unwrap();
+    wait_listening(&d, 9999);
+    let mut c = container(
+        "probe",
+        &image,
+        "ip addr del 127.0.0.1/8 dev lo && ip route del local 127.0.0.1 table local; \
+         ip route add 127.0.0.1/32 via 10.229.0.1 dev eth0 && echo ROUTED; \
+         ip route get 127.0.0.1; \
+         timeout 5 wget -q -O - http://127.0.0.1:9999/ && echo REACHED || echo BLOCKED",
+    );
+    c["linuxParameters"] = json!({"capabilities": {"add": ["NET_ADMIN"]}});
+    c["systemControls"] = json!([{"namespace": "net.ipv4.conf.eth0.route_localnet", "value": "1"}]);
+    let td = d.register(
+        json!({"family": "bF-guard", "networkMode": "awsvpc", "containerDefinitions": [c]}),
+    );
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    let out = logs(&d, &id, "probe");
+    assert!(
+        out.contains("ROUTED"),
+        "the probe could not set its route up:\n{out}\n{t:#}"
+    );
+    assert!(out.contains("BLOCKED"), "{out}");
+    assert!(!out.contains("host secret"), "{out}");
+    // The control: without the guard's rule the same probe gets through, so the guard
+    // is what stopped it.
+    let out = d
+        .host
+        .output("nft", &["flush", "chain", "ip", "berth", "guard"])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = d.run_task(&td);
+    d.wait_stopped(&id, Duration::from_secs(60));
+    let out = logs(&d, &id, "probe");
+    assert!(out.contains("host secret"), "{out}");
+    d.assert_clean();
 }
