@@ -102,11 +102,24 @@ pub(crate) async fn volume(g: &Globals, c: VolumeCommand) -> Result<ExitCode> {
                         } else {
                             "no".into()
                         },
+                        x["labels"]
+                            .as_object()
+                            .map(|l| {
+                                l.iter()
+                                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                            .filter(|l| !l.is_empty())
+                            .unwrap_or_else(|| "-".into()),
                         x["path"].as_str().unwrap_or_default().to_owned(),
                     ]
                 })
                 .collect();
-            print_table(&["NAME", "DRIVER", "SCOPE", "IN USE", "PATH"], &rows);
+            print_table(
+                &["NAME", "DRIVER", "SCOPE", "IN USE", "LABELS", "PATH"],
+                &rows,
+            );
         }
         VolumeCommand::Rm { name } => {
             cl.berth("RemoveVolume", json!({"name": name})).await?;

@@ -1,7 +1,6 @@
 //! berth's own operations: images, logs, volumes, info. Long answers stream as JSON
 //! lines; a failure in the middle of a stream is a final `{"error": "…"}` line.
 
-use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -305,40 +304,8 @@ pub(super) async fn info(d: &Daemon) -> Result<Value, ApiError> {
 }
 
 pub(super) async fn volumes(d: &Daemon) -> Result<Value, ApiError> {
-    let dir = d.engine.config().paths.volumes_dir();
-    let active = d
-        .engine
-        .db()
-        .call(|db| berth_runtime::state::repo::active_tasks(db.conn()))
-        .await
-        .map_err(|e| engine_error(e.into()))?;
-    let used: BTreeSet<String> = active.iter().flat_map(shared_volumes).collect();
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            out.push(json!({"name": name, "path": e.path().join("_data"), "scope": "shared", "driver": "local", "inUse": used.contains(&name)}));
-        }
-    }
-    Ok(json!({"volumes": out}))
-}
-
-fn shared_volumes(t: &berth_runtime::state::model::TaskRecord) -> Vec<String> {
-    t.runtime
-        .definition
-        .get("volumes")
-        .and_then(Value::as_array)
-        .map(|vs| {
-            vs.iter()
-                .filter(|v| {
-                    v.pointer("/dockerVolumeConfiguration/scope")
-                        .and_then(Value::as_str)
-                        == Some("shared")
-                })
-                .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    let volumes = d.engine.list_volumes().await.map_err(engine_error)?;
+    Ok(json!({"volumes": volumes}))
 }
 
 #[derive(Deserialize)]
@@ -348,35 +315,15 @@ pub(super) struct RemoveVolume {
 }
 
 pub(super) async fn remove_volume(d: &Daemon, r: RemoveVolume) -> Result<Value, ApiError> {
-    if r.name.is_empty() || r.name.contains('/') || r.name.starts_with('.') {
-        return Err(ApiError::invalid(format!(
-            "invalid volume name {:?}",
-            r.name
-        )));
-    }
-    let dir = d.engine.config().paths.volumes_dir().join(&r.name);
-    if !dir.exists() {
-        return Err(ApiError::client(format!(
-            "no shared volume named {}",
-            r.name
-        )));
-    }
-    let (v,) = (volumes(d).await?,);
-    let in_use = v["volumes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|x| x["name"] == r.name.as_str() && x["inUse"] == true);
-    if in_use {
-        return Err(ApiError::new(
+    match d.engine.remove_volume(&r.name).await {
+        Ok(_) => Ok(json!({"removed": r.name})),
+        Err(e @ berth_runtime::engine::EngineError::Conflict(_)) => Err(ApiError::new(
             "ResourceInUseException",
             http::StatusCode::BAD_REQUEST,
-            format!("volume {} is used by a running task", r.name),
-        ));
+            e.to_string(),
+        )),
+        Err(e) => Err(engine_error(e)),
     }
-    std::fs::remove_dir_all(&dir)
-        .map_err(|e| ApiError::server(format!("removing {}: {e}", dir.display())))?;
-    Ok(json!({"removed": r.name}))
 }
 
 #[derive(Deserialize)]
