@@ -102,7 +102,7 @@ pub(crate) fn prepare(
             VolumeKind::Named(cfg) => match cfg.scope() {
                 Scope::Task => {
                     let dir = scratch_dir(data_dir, &name)?;
-                    if let Some(m) = DriverMount::parse(&cfg.driver_opts)
+                    if let Some(m) = DriverMount::parse(&local_driver_opts(cfg))
                         .map_err(|e| format!("CannotCreateVolumeError: volume {name}: {e}"))?
                     {
                         m.mount_on(&dir)
@@ -269,15 +269,16 @@ fn ensure_shared(
         .db()
         .call_blocking(move |db| read_row(db.conn(), &n))
         .map_err(|e| format!("CannotCreateVolumeError: volume {name}: {e}"))?;
-    let want = DriverMount::parse(&cfg.driver_opts)
+    let opts = local_driver_opts(cfg);
+    let want = DriverMount::parse(&opts)
         .map_err(|e| format!("CannotCreateVolumeError: volume {name}: {e}"))?;
     match &row {
-        Some((doc, _)) if doc.driver_opts != cfg.driver_opts => {
+        Some((doc, _)) if doc.driver_opts != opts => {
             return Err(format!(
                 "CannotCreateVolumeError: shared volume {name} exists with driverOpts {:?}, \
                  the task definition asks for {:?}; remove it (berth volume rm {name}) or use \
                  the same options",
-                doc.driver_opts, cfg.driver_opts
+                doc.driver_opts, opts
             ));
         }
         _ => {}
@@ -294,7 +295,7 @@ fn ensure_shared(
     if row.is_none() {
         let doc = VolumeDoc {
             labels: cfg.labels.clone(),
-            driver_opts: cfg.driver_opts.clone(),
+            driver_opts: opts.clone(),
             requested_driver: cfg.driver.clone().filter(|d| d != "local"),
         };
         let n = name.to_owned();
@@ -310,6 +311,15 @@ fn ensure_shared(
             .map_err(|e| format!("CannotCreateVolumeError: volume {name}: {e}"))?;
     }
     Ok(dir)
+}
+
+/// The driver options berth applies: those of the `local` driver (the default). Another
+/// driver's options mean something else and are ignored (registration warns).
+fn local_driver_opts(cfg: &DockerVolumeConfiguration) -> BTreeMap<String, String> {
+    match cfg.driver.as_deref() {
+        None | Some("" | "local") => cfg.driver_opts.clone(),
+        Some(_) => BTreeMap::new(),
+    }
 }
 
 /// Names of the shared volumes a task's definition uses.

@@ -65,10 +65,26 @@ pub(crate) fn collect(def: &TaskDefinition) -> Vec<Warning> {
                     ),
                 );
             }
-            if !d.driver_opts.is_empty() {
+            let local = matches!(d.driver.as_deref(), None | Some("" | "local"));
+            if !local && !d.driver_opts.is_empty() {
                 w(
                     f("dockerVolumeConfiguration.driverOpts"),
-                    "driver options are not applied; berth creates a plain local directory".into(),
+                    "options of another volume driver are not applied; berth creates a plain local directory".into(),
+                );
+            }
+            let unknown: Vec<&str> = d
+                .driver_opts
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !matches!(*k, "type" | "device" | "o"))
+                .collect();
+            if local && !unknown.is_empty() {
+                w(
+                    f("dockerVolumeConfiguration.driverOpts"),
+                    format!(
+                        "{} not an option of the local driver (type, device, o); tasks using this volume fail to start",
+                        unknown.join(", ") + if unknown.len() == 1 { " is" } else { " are" }
+                    ),
                 );
             }
         }

@@ -1094,7 +1094,7 @@ fn every_unhonoured_field_is_warned_about_once() {
             {"name": "s3", "s3filesVolumeConfiguration": {"fileSystemArn": "arn"}},
             {"name": "ebs", "configuredAtLaunch": true},
             {"name": "nfs", "dockerVolumeConfiguration": {"scope": "shared", "driver": "rexray/ebs", "driverOpts": {"type": "nfs"}}},
-            {"name": "plain", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}
+            {"name": "plain", "dockerVolumeConfiguration": {"scope": "task", "driver": "local", "driverOpts": {"size": "1g"}}}
         ],
         "containerDefinitions": [{
             "name": "app", "image": "busybox",
@@ -1136,7 +1136,8 @@ fn every_unhonoured_field_is_warned_about_once() {
         "volumes[2].s3filesVolumeConfiguration: Amazon S3 Files cannot be mounted on this host; containers get an empty task-scoped directory in its place",
         "volumes[3].configuredAtLaunch: Amazon EBS volumes cannot be attached on this host; containers get an empty task-scoped directory in its place",
         "volumes[4].dockerVolumeConfiguration.driver: volume driver \"rexray/ebs\" is not available; berth creates a local volume",
-        "volumes[4].dockerVolumeConfiguration.driverOpts: driver options are not applied; berth creates a plain local directory",
+        "volumes[4].dockerVolumeConfiguration.driverOpts: options of another volume driver are not applied; berth creates a plain local directory",
+        "volumes[5].dockerVolumeConfiguration.driverOpts: size is not an option of the local driver (type, device, o); tasks using this volume fail to start",
         "containerDefinitions[0].repositoryCredentials: AWS Secrets Manager is not available; berth authenticates to the registry with its own configured credentials",
         "containerDefinitions[0].secrets: AWS Secrets Manager and SSM Parameter Store are not available; variables DB_PASS, API_KEY are not set",
         "containerDefinitions[0].environmentFiles[0]: S3 environment files are not read (berth reads local files given as an absolute path or file:// URL)",
