@@ -378,3 +378,49 @@ fn a_definition_without_network_mode_publishes_bridge_style_mappings_and_resolve
     let v = d.ok("ListTasks", json!({"desiredStatus": "RUNNING"}));
     assert_eq!(v["taskArns"], json!([]), "{v:#}");
 }
+
+#[test]
+fn dynamic_ports_avoid_ports_other_tasks_have_reserved_but_not_bound_yet() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let bridge = d.register(
+        json!({"family": "bF-dyn", "networkMode": "bridge", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 16, "entryPoint": ["sh", "-c"],
+            "command": ["sleep 600"], "portMappings": [{"containerPort": 80}]
+        }]}),
+    );
+    let port_of = |id: &str| {
+        d.wait_running(id)["containers"][0]["networkBindings"][0]["hostPort"]
+            .as_u64()
+            .unwrap() as u16
+    };
+    let first = d.run_task(&bridge);
+    let p = port_of(&first);
+    stop(&d, &first);
+    // A host-mode task reserves the port the search would try next; its container
+    // binds it itself, later (here: never).
+    let next = if p == 65535 { 49153 } else { p + 1 };
+    let host = d.register(
+        json!({"family": "bF-dyn-host", "networkMode": "host", "containerDefinitions": [{
+            "name": "app", "image": image, "memory": 16, "entryPoint": ["sh", "-c"],
+            "command": ["sleep 600"], "portMappings": [{"containerPort": next}]
+        }]}),
+    );
+    let h = d.run_task(&host);
+    d.wait_running(&h);
+    let second = d.run_task(&bridge);
+    let q = port_of(&second);
+    assert_ne!(q, next, "a dynamic port took a port another task reserved");
+    assert!(port_recorded(&d, q));
+    stop(&d, &second);
+    stop(&d, &h);
+    d.assert_clean();
+    assert_no_leases(&d);
+}
+
+/// The dynamic port is recorded as the task's while it runs.
+fn port_recorded(d: &Daemon, port: u16) -> bool {
+    db_rows(d, "host_ports")
+        .lines()
+        .any(|l| l.contains(&format!("|{port}|")))
+}

@@ -12,7 +12,7 @@ use berth_netns::{
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::netplan::{HostPortPlan, host_port_plan};
+use super::netplan::{self, HostPortPlan, host_port_plan};
 use super::provision::{self, PrepareInput};
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
@@ -410,7 +410,7 @@ async fn setup_network(
     // whole task is the same namespace, veth and address as awsvpc's, with its ports
     // published hostPort → containerPort.
     let mut request_mode = mode;
-    let endpoints = match mode {
+    let mut endpoints = match mode {
         NetworkMode::Awsvpc | NetworkMode::None => {
             let port_mappings: Vec<PortMappingRequest> =
                 def.containers().iter().flat_map(mapping).collect();
@@ -453,6 +453,27 @@ async fn setup_network(
             })
             .collect(),
     };
+    let dynamic: Vec<&mut PortMappingRequest> = endpoints
+        .iter_mut()
+        .flat_map(|e| e.port_mappings.iter_mut())
+        .filter(|m| m.host_port.is_none() && request_mode == NetworkMode::Bridge)
+        .collect();
+    if !dynamic.is_empty() {
+        let wanted: Vec<Protocol> = dynamic.iter().map(|m| m.protocol).collect();
+        let publish = engine.config().network.publish_address;
+        let tid = id.clone();
+        let ports = engine
+            .db()
+            .call(move |db| netplan::reserve_dynamic_ports(db.conn(), &tid, publish, &wanted))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| {
+                format!("ResourceInitializationError: failed to configure the task's network: {e}")
+            })?;
+        for (m, port) in dynamic.into_iter().zip(ports) {
+            m.host_port = Some(port);
+        }
+    }
     let req = TaskNetworkRequest {
         task_id: id.clone(),
         mode: request_mode,

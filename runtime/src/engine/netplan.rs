@@ -13,10 +13,15 @@
 //! the same container port cannot share one namespace: RunTask refuses that.
 
 use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::num::NonZeroU16;
+use std::sync::atomic::{AtomicU16, Ordering};
 
-use berth_netns::NetworkMode;
+use berth_netns::{EPHEMERAL_PORTS, NetworkMode, Protocol};
+use rusqlite::Connection;
 
+use crate::db::DbError;
+use crate::state::repo::{self, HostPort};
 use crate::taskdef::{PortMapping, ValidatedTaskDefinition, ValidationError};
 
 /// Where a mapping is published on the host.
@@ -46,6 +51,62 @@ pub(crate) fn host_port_plan(
         (_, None) => HostPortPlan::Fixed(container),
     };
     Some((container, plan))
+}
+
+/// Where the search for dynamic host ports resumes, so that a port is not handed out
+/// again right after it was released.
+static EPHEMERAL_CURSOR: AtomicU16 = AtomicU16::new(*EPHEMERAL_PORTS.start());
+
+/// Chooses a dynamic host port for each of `wanted` and records them for `task_id`, in
+/// one database job: never a port another task has recorded (fixed ports of tasks still
+/// starting, host-mode ports their containers bind themselves later) nor one bound on
+/// this host now. The error names the protocol when the ephemeral range is used up.
+pub(crate) fn reserve_dynamic_ports(
+    conn: &Connection,
+    task_id: &str,
+    publish: Ipv4Addr,
+    wanted: &[Protocol],
+) -> Result<Result<Vec<NonZeroU16>, String>, DbError> {
+    let taken = repo::host_ports_in_use(conn)?;
+    let mut picked: Vec<HostPort> = Vec::with_capacity(wanted.len());
+    for &protocol in wanted {
+        let busy = |port: u16| {
+            taken
+                .iter()
+                .map(|(p, _)| p)
+                .chain(&picked)
+                .any(|p| p.port == port && p.protocol == protocol.as_str())
+        };
+        let start = EPHEMERAL_CURSOR.load(Ordering::Relaxed);
+        let Some(port) = berth_netns::pick_ephemeral_port(start, busy, |port| {
+            berth_netns::host_port_available(protocol, SocketAddrV4::new(publish, port))
+        }) else {
+            return Ok(Err(format!(
+                "no free ephemeral host port for {protocol} in {}-{}",
+                EPHEMERAL_PORTS.start(),
+                EPHEMERAL_PORTS.end()
+            )));
+        };
+        let next = if port == *EPHEMERAL_PORTS.end() {
+            *EPHEMERAL_PORTS.start()
+        } else {
+            port + 1
+        };
+        EPHEMERAL_CURSOR.store(next, Ordering::Relaxed);
+        picked.push(HostPort {
+            bind_ip: publish.to_string(),
+            protocol: protocol.as_str().to_owned(),
+            port,
+        });
+    }
+    if repo::reserve_host_ports(conn, task_id, &picked)?.is_err() {
+        // Unreachable while every reservation goes through the database job this runs in.
+        return Ok(Err("a host port was taken while being chosen".into()));
+    }
+    Ok(Ok(picked
+        .iter()
+        .filter_map(|p| NonZeroU16::new(p.port))
+        .collect()))
 }
 
 /// RunTask's check of a definition without `networkMode` (validated under bridge rules)
@@ -156,6 +217,49 @@ mod tests {
                 None
             ]
         );
+    }
+
+    #[test]
+    fn dynamic_ports_skip_recorded_and_bound_ports_and_are_recorded() {
+        let db = crate::db::Db::open_in_memory().unwrap();
+        let conn = db.conn();
+        let localhost = Ipv4Addr::LOCALHOST;
+        // Another task recorded the port the cursor is at; something on the host has
+        // the next one bound.
+        let at = EPHEMERAL_CURSOR.load(Ordering::Relaxed);
+        let next = if at == *EPHEMERAL_PORTS.end() {
+            *EPHEMERAL_PORTS.start()
+        } else {
+            at + 1
+        };
+        let recorded = HostPort {
+            bind_ip: "0.0.0.0".into(),
+            protocol: "tcp".into(),
+            port: at,
+        };
+        repo::reserve_host_ports(conn, "other", &[recorded])
+            .unwrap()
+            .unwrap();
+        let _bound = std::net::TcpListener::bind((localhost, next));
+        let ports = reserve_dynamic_ports(conn, "t1", localhost, &[Protocol::Tcp, Protocol::Udp])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ports.len(), 2);
+        for p in &ports {
+            assert!(EPHEMERAL_PORTS.contains(&p.get()), "{p}");
+            assert_ne!(p.get(), at);
+        }
+        if _bound.is_ok() {
+            assert_ne!(ports[0].get(), next);
+        }
+        let mine: Vec<u16> = repo::host_ports_in_use(conn)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, t)| t == "t1")
+            .map(|(p, _)| p.port)
+            .collect();
+        assert_eq!(mine.len(), 2);
+        assert!(ports.iter().all(|p| mine.contains(&p.get())));
     }
 
     #[test]
