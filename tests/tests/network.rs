@@ -636,3 +636,29 @@ fn a_task_cannot_reach_the_hosts_loopback_services_through_the_bridge() {
     assert!(out.contains("host secret"), "{out}");
     d.assert_clean();
 }
+
+#[test]
+fn a_task_failing_after_its_network_is_set_up_releases_everything() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    // The network is set up before images are prepared: a missing image fails the task
+    // with its port published and its address leased, and both must come back.
+    let missing = format!("{}-missing", image.trim_end_matches(":latest"));
+    let td = d.register(json!({"family": "bF-late-failure", "networkMode": "bridge", "containerDefinitions": [
+        {"name": "ok", "image": image, "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 8092}]},
+        {"name": "broken", "image": format!("{missing}:latest"), "memory": 16, "portMappings": [{"containerPort": 80}]}
+    ]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    assert!(
+        t["stoppedReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CannotPullContainerError"),
+        "{t:#}"
+    );
+    d.assert_clean();
+    assert_no_leases(&d);
+    assert!(host_can_bind(&d, 8092));
+}
