@@ -830,7 +830,16 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
             let _ = std::fs::remove_dir_all(state_root.join(c));
         }
         let _ = std::fs::remove_dir_all(&run_dir);
-        let _ = std::fs::remove_dir_all(&volumes_dir);
+        // A volume's driverOpts may have mounted something on its directory (a bind
+        // of a host directory among them): unmount, and never delete through a mount.
+        for m in sys::mounts_under(&volumes_dir) {
+            sys::unmount(&m);
+        }
+        if sys::mounts_under(&volumes_dir).is_empty() {
+            let _ = std::fs::remove_dir_all(&volumes_dir);
+        } else {
+            tracing::warn!(task = %tid, path = %volumes_dir.display(), "task volumes still mounted; not removed");
+        }
         steps.done("finalize: files");
     })
     .await
