@@ -594,3 +594,135 @@ fn docker_volume_driver_opts_tmpfs_is_mounted_and_unmounted_with_the_task() {
     let rm = d.cli(&["volume", "rm", "bGsharedmem"]);
     assert!(rm.status.success(), "{rm:?}");
 }
+
+#[test]
+fn an_empty_volume_takes_the_image_content_it_is_mounted_over_but_a_host_path_does_not() {
+    require_e2e!();
+    let d = Daemon::start();
+    let image = ImageBuilder::busybox(&applets())
+        .layer(Layer::new().dir("srv", 0o755).dir("srv/www", 0o755).file(
+            "srv/www/index.html",
+            b"<h1>from the image</h1>\n",
+            0o644,
+        ))
+        .cmd(&["sh"])
+        .build();
+    let layout = scratch(&d).join("www-layout");
+    image.write_layout(&layout, "latest").unwrap();
+    let image = format!("oci-layout:{}:latest", layout.display());
+    let host = scratch(&d).join("bG-www");
+    // `web` mounts the empty volume over the image's /srv/www (copied in); `reader`
+    // sees it at another path; `hostview` mounts a host directory there (untouched).
+    let mut web = container("web", &image, "ls /srv/www; sleep 600");
+    web["mountPoints"] = json!([{"sourceVolume": "www", "containerPath": "/srv/www"}]);
+    let mut reader = container(
+        "reader",
+        &image,
+        "while [ ! -f /data/index.html ]; do sleep 0.1; done; cat /data/index.html",
+    );
+    reader["essential"] = json!(false);
+    reader["mountPoints"] = json!([{"sourceVolume": "www", "containerPath": "/data"}]);
+    reader["dependsOn"] = json!([{"containerName": "web", "condition": "START"}]);
+    let mut hostview = container("hostview", &image, "ls -A /srv/www | wc -l");
+    hostview["essential"] = json!(false);
+    hostview["mountPoints"] = json!([{"sourceVolume": "h", "containerPath": "/srv/www"}]);
+    let td = d.register(json!({
+        "family": "copyup",
+        "volumes": [
+            {"name": "www", "dockerVolumeConfiguration": {"scope": "task"}},
+            {"name": "h", "host": {"sourcePath": host}}
+        ],
+        "containerDefinitions": [web, reader, hostview]
+    }));
+    let id = d.run_task(&td);
+    d.wait_running(&id);
+    let t = d.wait_task(&id, WAIT, "reader and hostview done", |t| {
+        named(t, "reader")["lastStatus"] == "STOPPED"
+            && named(t, "hostview")["lastStatus"] == "STOPPED"
+    });
+    assert_eq!(
+        named(&t, "reader")["exitCode"],
+        0,
+        "{}",
+        logs(&d, &id, "reader")
+    );
+    assert_eq!(logs(&d, &id, "reader"), "<h1>from the image</h1>\n");
+    assert_eq!(logs(&d, &id, "web"), "index.html\n");
+    assert_eq!(logs(&d, &id, "hostview").trim(), "0");
+    assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+    d.kill_task(&id);
+    d.wait_stopped(&id, WAIT);
+    d.assert_clean();
+}
+
+#[test]
+fn a_bind_driver_opts_volume_shows_host_files_and_removing_it_keeps_them() {
+    require_e2e!();
+    let (d, image) = setup();
+    let host = scratch(&d).join("bG-bound");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("from-host"), "hello from the host\n").unwrap();
+    let mut c = container(
+        "c",
+        &image,
+        "cat /shared/from-host /task/from-host; echo written > /shared/from-task; touch /ro/x 2>&1 || echo ro-ok",
+    );
+    c["mountPoints"] = json!([
+        {"sourceVolume": "bGbind", "containerPath": "/shared"},
+        {"sourceVolume": "taskbind", "containerPath": "/task"},
+        {"sourceVolume": "robind", "containerPath": "/ro"}
+    ]);
+    let bind = |o: &str| json!({"type": "none", "device": host, "o": o});
+    let td = d.register(json!({
+        "family": "bindopts",
+        "volumes": [
+            {"name": "bGbind", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": true, "driverOpts": bind("bind")}},
+            {"name": "taskbind", "dockerVolumeConfiguration": {"scope": "task", "driverOpts": bind("bind")}},
+            {"name": "robind", "dockerVolumeConfiguration": {"scope": "task", "driverOpts": bind("bind,ro")}}
+        ],
+        "containerDefinitions": [c]
+    }));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, WAIT);
+    let out = logs(&d, &id, "c");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{out}");
+    assert!(
+        out.starts_with("hello from the host\nhello from the host\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Read-only file system") && out.contains("ro-ok"),
+        "{out}"
+    );
+    // Cleaning up the task-scoped ones and removing the shared one unmount them; the
+    // host's files stay.
+    d.assert_clean();
+    assert_eq!(
+        std::fs::read_to_string(host.join("from-task")).unwrap(),
+        "written\n"
+    );
+    let rm = d.cli(&["volume", "rm", "bGbind"]);
+    assert!(rm.status.success(), "{rm:?}");
+    assert!(host.join("from-host").exists() && host.join("from-task").exists());
+    assert!(!d.data_root().join("volumes/bGbind").exists());
+    d.assert_clean();
+
+    // The device must exist and not go through a symbolic link.
+    let link = scratch(&d).join("bG-bound-link");
+    std::os::unix::fs::symlink(&host, &link).unwrap();
+    let mut c = container("c", &image, "true");
+    c["mountPoints"] = json!([{"sourceVolume": "v", "containerPath": "/v"}]);
+    let td = d.register(json!({
+        "family": "bindlink",
+        "volumes": [{"name": "v", "dockerVolumeConfiguration": {"driverOpts": {"type": "none", "device": link, "o": "bind"}}}],
+        "containerDefinitions": [c]
+    }));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, WAIT);
+    let reason = t["stoppedReason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("CannotCreateVolumeError:") && reason.contains("symbolic link"),
+        "{reason}"
+    );
+    d.assert_clean();
+}
