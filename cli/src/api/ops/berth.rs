@@ -116,11 +116,26 @@ async fn in_use(d: &Daemon) -> Result<InUse, ApiError> {
         .call(|db| berth_runtime::state::repo::active_tasks(db.conn()))
         .await
         .map_err(|e| engine_error(e.into()))?;
-    let digests = active
+    let mut digests = active
         .iter()
         .flat_map(|t| t.runtime.snapshots.iter())
         .filter_map(|d| d.parse().ok())
         .collect::<Vec<_>>();
+    // A task that is still starting records its manifests only once its images are
+    // ready: keep whatever its containers' image references name now, so a GC between
+    // its pull and that record cannot take its layers away.
+    let names: std::collections::BTreeSet<&str> = active
+        .iter()
+        .filter(|t| t.runtime.snapshots.is_empty())
+        .flat_map(|t| t.task.containers.iter().map(|c| c.image.as_str()))
+        .collect();
+    if !names.is_empty() {
+        for image in d.engine.images().list().await.map_err(image_error)? {
+            if names.contains(image.reference.as_str()) {
+                digests.push(image.manifest_digest.clone());
+            }
+        }
+    }
     Ok(InUse::manifests(digests))
 }
 
@@ -160,7 +175,11 @@ pub(super) async fn save(d: &Daemon, r: SaveImages) -> Result<Value, ApiError> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct Logs {
+    /// Task id or ARN; or leave it empty and name the awslogs group and stream.
+    #[serde(default)]
     task: String,
+    log_group: Option<String>,
+    log_stream: Option<String>,
     cluster: Option<String>,
     container: Option<String>,
     /// Epoch seconds.
@@ -175,6 +194,27 @@ pub(super) struct Logs {
 /// every log is drained.
 pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
     let cluster = berth_runtime::engine::arn::cluster_name(r.cluster.as_deref());
+    let mut r = r;
+    if let (Some(group), Some(stream)) = (r.log_group.clone(), r.log_stream.clone()) {
+        let found = d
+            .engine
+            .db()
+            .call(move |db| berth_runtime::state::repo::find_log_stream(db.conn(), &group, &stream))
+            .await
+            .map_err(|e| engine_error(e.into()))?;
+        let (task, container) = found.ok_or_else(|| {
+            ApiError::new(
+                "ResourceNotFoundException",
+                http::StatusCode::BAD_REQUEST,
+                format!(
+                    "The specified log stream does not exist: {}",
+                    r.log_stream.clone().unwrap_or_default()
+                ),
+            )
+        })?;
+        r.task = task;
+        r.container = Some(container);
+    }
     let (id, _) = berth_runtime::engine::arn::task_id(&r.task);
     let rec = d
         .engine
