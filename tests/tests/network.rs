@@ -445,6 +445,15 @@ fn a_hundred_tasks_leave_namespaces_veths_rules_addresses_and_leases_at_baseline
     assert!(links.contains("berth0"), "{links}");
 }
 
+/// `net.ipv4.ip_forward` in the fake host.
+fn forwarding(d: &Daemon) -> String {
+    let out = d
+        .host
+        .output("cat", &["/proc/sys/net/ipv4/ip_forward"])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 #[test]
 fn a_daemon_killed_with_sigkill_keeps_the_published_port_and_restores_what_is_missing() {
     require_e2e!();
@@ -470,15 +479,23 @@ fn a_daemon_killed_with_sigkill_keeps_the_published_port_and_restores_what_is_mi
         Some("survivor\n")
     );
     assert!(!host_can_bind(&d, 8084));
-    // Someone flushes berth's table while it is down: the restart restores it.
+    // Someone flushes berth's table and turns forwarding off while it is down: the
+    // restart restores both.
     let out = d
         .host
         .output("nft", &["delete", "table", "ip", "berth"])
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    assert_eq!(forwarding(&d), "1");
+    let out = d
+        .host
+        .output("sysctl", &["-qw", "net.ipv4.ip_forward=0"])
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     assert_eq!(fetch(&d.host, "http://127.0.0.1:8084/"), None);
     d.restart();
     let after = d.wait_running(&id);
+    assert_eq!(forwarding(&d), "1");
     assert_eq!(task_ip(&after), task_ip(&before));
     assert_eq!(
         after["containers"][0]["networkBindings"],
