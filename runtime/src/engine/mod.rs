@@ -73,7 +73,10 @@ pub struct EngineConfig {
     pub stopped_retention_secs: f64,
     /// Container stop timeout when the definition sets none (ECS agent: 30 s).
     pub default_stop_timeout_secs: u64,
-    /// Dependency wait when the definition sets no startTimeout (ECS agent: 3 min).
+    /// `startTimeout` of a container whose definition sets none: how long containers
+    /// depending on it wait, from its start, for their condition. 0 (ECS's default)
+    /// waits as long as it takes; the agent's ECS_CONTAINER_START_TIMEOUT is a
+    /// different limit, on starting a container.
     pub default_start_timeout_secs: u64,
 }
 
@@ -91,7 +94,7 @@ impl EngineConfig {
             images: ImageServiceConfig::default(),
             stopped_retention_secs: 3600.0,
             default_stop_timeout_secs: 30,
-            default_start_timeout_secs: 180,
+            default_start_timeout_secs: 0,
             paths,
         }
     }

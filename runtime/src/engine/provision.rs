@@ -272,7 +272,7 @@ fn prepare_inner(
                 .collect(),
             start_timeout_secs: c
                 .start_timeout
-                .map(|t| t.max(1) as u64)
+                .map(|t| t.max(0) as u64)
                 .unwrap_or(cfg.default_start_timeout_secs),
             stop_timeout_secs: c
                 .stop_timeout

@@ -3,6 +3,12 @@
 //! container to signal or kill while stopping (reverse dependency order, each with its
 //! own stopTimeout), and when the task is running or finished.
 //!
+//! `startTimeout` belongs to the container depended on, as in ECS ("containerA having
+//! a dependency on containerB … If a startTimeout value is specified for containerB
+//! and it doesn't reach the desired status within that time then containerA gives
+//! up"): counted from when that container started, and absent (wait as long as it
+//! takes) unless set.
+//!
 //! The supervisor calls [`decide`] after every event and carries out the actions; no
 //! kernel object is touched here, so every rule is unit-tested.
 
@@ -34,8 +40,6 @@ pub(crate) enum Action {
 pub(crate) struct Clock {
     /// Now, epoch seconds.
     pub now: f64,
-    /// When the shim began starting the task (dependency waits count from here).
-    pub started_waiting_at: f64,
     /// A stop request's timeout override (0 = kill at once).
     pub stop_timeout_override: Option<u64>,
 }
@@ -56,7 +60,7 @@ pub(crate) fn decide(
                 if state.containers[i].status != ContainerStatus::Pending {
                     continue;
                 }
-                match dependencies(c, containers, state) {
+                match dependencies(c, containers, state, clock.now) {
                     Readiness::Ready => actions.push(Action::Start(i)),
                     Readiness::Never(reason) => {
                         actions.push(Action::DependencyFailed {
@@ -64,21 +68,8 @@ pub(crate) fn decide(
                             reason,
                         });
                     }
-                    Readiness::Waiting(on) => {
-                        let give_up = clock.started_waiting_at + c.start_timeout_secs as f64;
-                        if clock.now >= give_up {
-                            let reason = format!(
-                                "DependencyError: container {} waited {}s (startTimeout) for {}",
-                                c.name, c.start_timeout_secs, on
-                            );
-                            actions.push(Action::DependencyFailed {
-                                container: i,
-                                reason,
-                            });
-                        } else {
-                            wake_at(give_up);
-                        }
-                    }
+                    Readiness::Waiting(Some(give_up)) => wake_at(give_up),
+                    Readiness::Waiting(None) => {}
                 }
             }
             let all_started = state
@@ -152,13 +143,19 @@ fn has_running_dependents(i: usize, containers: &[ShimContainer], state: &ShimSt
 
 enum Readiness {
     Ready,
-    /// Describes what is awaited, for the timeout message.
-    Waiting(String),
+    /// Not yet; when the earliest startTimeout of what is awaited runs out, if any.
+    Waiting(Option<f64>),
     Never(String),
 }
 
-fn dependencies(c: &ShimContainer, containers: &[ShimContainer], state: &ShimState) -> Readiness {
-    let mut waiting = Vec::new();
+fn dependencies(
+    c: &ShimContainer,
+    containers: &[ShimContainer],
+    state: &ShimState,
+    now: f64,
+) -> Readiness {
+    let mut give_up: Option<f64> = None;
+    let mut waiting_on_something = false;
     for dep in &c.depends_on {
         let Some(j) = containers.iter().position(|o| o.name == dep.container) else {
             // Validation rejects unknown names at registration; be safe anyway.
@@ -211,18 +208,31 @@ fn dependencies(c: &ShimContainer, containers: &[ShimContainer], state: &ShimSta
                 _ => false,
             },
         };
-        if !met {
-            waiting.push(format!(
-                "{} to be {}",
-                dep.container,
-                dep.condition.as_str()
-            ));
+        if met {
+            continue;
         }
+        let timeout = containers[j].start_timeout_secs;
+        if let (Some(started), true) = (d.started_at, timeout > 0) {
+            let deadline = started + timeout as f64;
+            if now >= deadline {
+                return Readiness::Never(format!(
+                    "DependencyError: container {} gave up waiting for {} to be {}: {} did not \
+                     get there within its startTimeout of {timeout}s",
+                    c.name,
+                    dep.container,
+                    dep.condition.as_str(),
+                    dep.container
+                ));
+            }
+            give_up = Some(give_up.map_or(deadline, |g: f64| g.min(deadline)));
+        }
+        // Not met yet: keep checking the others, one of which may be impossible.
+        waiting_on_something = true;
     }
-    if waiting.is_empty() {
-        Readiness::Ready
+    if waiting_on_something {
+        Readiness::Waiting(give_up)
     } else {
-        Readiness::Waiting(waiting.join(", "))
+        Readiness::Ready
     }
 }
 
@@ -251,7 +261,7 @@ mod tests {
                     condition: *c,
                 })
                 .collect(),
-            start_timeout_secs: 30,
+            start_timeout_secs: 0,
             stop_timeout_secs: 10,
             stop_signal: 15,
             health_check: None,
@@ -279,7 +289,6 @@ mod tests {
     fn clock(now: f64) -> Clock {
         Clock {
             now,
-            started_waiting_at: 0.0,
             stop_timeout_override: None,
         }
     }
@@ -311,7 +320,7 @@ mod tests {
         let mut st = state(&cs, RunStatus::Starting);
         let (a, d) = decide(&cs, &st, clock(0.0));
         assert_eq!(a, vec![Action::Start(0)]);
-        assert_eq!(d, Some(30.0));
+        assert_eq!(d, None, "no startTimeout: no deadline");
         run(&mut st.containers[0], 0.1);
         let (a, _) = decide(&cs, &st, clock(0.2));
         assert!(a.is_empty(), "{a:?}");
@@ -372,17 +381,52 @@ mod tests {
     }
 
     #[test]
-    fn start_timeout_gives_up_on_a_dependency() {
-        let cs = [
+    fn the_dependency_start_timeout_counts_from_its_start() {
+        let mut cs = [
             ctr("db", true, &[]),
             ctr("app", true, &[("db", Condition::Healthy)]),
         ];
+        // The app's own startTimeout is about containers depending on the app.
+        cs[1].start_timeout_secs = 1;
+        let mut st = state(&cs, RunStatus::Starting);
+        run(&mut st.containers[0], 5.0);
+        // Without a startTimeout on db, the app waits as long as it takes.
+        assert_eq!(decide(&cs, &st, clock(10_000.0)), (vec![], None));
+        cs[0].start_timeout_secs = 30;
+        assert_eq!(decide(&cs, &st, clock(20.0)), (vec![], Some(35.0)));
+        let (a, _) = decide(&cs, &st, clock(35.0));
+        match &a[..] {
+            [
+                Action::DependencyFailed {
+                    container: 1,
+                    reason,
+                },
+            ] => assert_eq!(
+                reason,
+                "DependencyError: container app gave up waiting for db to be HEALTHY: db did \
+                 not get there within its startTimeout of 30s"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_start_timeout_waits_for_the_dependency_to_start() {
+        // init waits on pre (SUCCESS); app waits on init (SUCCESS, init has 5 s).
+        let mut cs = [
+            ctr("pre", false, &[]),
+            ctr("init", false, &[("pre", Condition::Success)]),
+            ctr("app", true, &[("init", Condition::Success)]),
+        ];
+        cs[1].start_timeout_secs = 5;
         let mut st = state(&cs, RunStatus::Starting);
         run(&mut st.containers[0], 0.0);
-        let (a, _) = decide(&cs, &st, clock(31.0));
-        assert!(
-            matches!(&a[..], [Action::DependencyFailed { container: 1, reason }] if reason.contains("startTimeout") && reason.contains("db"))
-        );
+        assert_eq!(decide(&cs, &st, clock(100.0)), (vec![], None));
+        exit(&mut st.containers[0], 0);
+        run(&mut st.containers[1], 100.0);
+        assert_eq!(decide(&cs, &st, clock(101.0)), (vec![], Some(105.0)));
+        exit(&mut st.containers[1], 0);
+        assert_eq!(decide(&cs, &st, clock(106.0)).0, vec![Action::Start(2)]);
     }
 
     #[test]
@@ -429,7 +473,6 @@ mod tests {
         run(&mut st.containers[0], 0.0);
         let c = Clock {
             now: 1.0,
-            started_waiting_at: 0.0,
             stop_timeout_override: Some(0),
         };
         assert_eq!(

@@ -78,7 +78,6 @@ pub(crate) struct Supervisor {
     dir: PathBuf,
     cgroups: BerthCgroups,
     state: ShimState,
-    started_waiting_at: f64,
     stop_timeout_override: Option<u64>,
     logs: Vec<Option<LogWriter>>,
     pipes: Vec<Pipe>,
@@ -121,7 +120,6 @@ impl Supervisor {
             dir: dir.to_owned(),
             cgroups,
             state,
-            started_waiting_at: now(),
             stop_timeout_override: None,
             logs: (0..n).map(|_| None).collect(),
             pipes: Vec::new(),
@@ -143,7 +141,6 @@ impl Supervisor {
             let deadline = loop {
                 let clock = Clock {
                     now: now(),
-                    started_waiting_at: self.started_waiting_at,
                     stop_timeout_override: self.stop_timeout_override,
                 };
                 let (actions, deadline) = plan::decide(&self.task.containers, &self.state, clock);

@@ -74,7 +74,9 @@ pub struct ShimContainer {
     pub essential: bool,
     #[serde(default)]
     pub depends_on: Vec<ShimDependency>,
-    /// Seconds to wait for dependencies before giving up.
+    /// `startTimeout`: how long, from this container's start, the containers depending
+    /// on it wait for it to reach their condition before the task gives up (0: no
+    /// limit, ECS's default).
     pub start_timeout_secs: u64,
     /// Seconds between the stop signal and SIGKILL.
     pub stop_timeout_secs: u64,
