@@ -63,7 +63,7 @@ fn an_init_container_gates_the_app_with_success() {
     let mut init = container(
         "init",
         &image,
-        "sleep 1; echo prepared > /shared/config; echo init-done",
+        "sleep 3; echo prepared > /shared/config; echo init-done",
     );
     init["essential"] = json!(false);
     let mut app = container(
@@ -287,16 +287,16 @@ fn an_unhealthy_essential_container_shows_in_container_and_task_health_and_ps() 
 fn start_timeout_stops_the_task_with_a_reason_naming_both_containers() {
     require_e2e!();
     let (d, image) = setup();
-    // The check would fail, but the long start period keeps db UNKNOWN: the app's
-    // startTimeout runs out first.
+    // The check would fail, but the long start period keeps db UNKNOWN: db's
+    // startTimeout (ECS: set on the container depended on) runs out first.
     let mut db = container("db", &image, "sleep 600");
     db["healthCheck"] = json!({
         "command": ["CMD-SHELL", "exit 1"], "interval": 5, "retries": 1, "startPeriod": 300
     });
     db["stopTimeout"] = json!(2);
+    db["startTimeout"] = json!(2);
     let mut app = container("app", &image, "sleep 600");
     app["dependsOn"] = json!([{"containerName": "db", "condition": "HEALTHY"}]);
-    app["startTimeout"] = json!(2);
     let td = d.register(json!({"family": "starttimeout", "containerDefinitions": [db, app]}));
     let id = d.run_task(&td);
     let started = Instant::now();
@@ -386,7 +386,7 @@ fn shutdown_goes_in_reverse_dependency_order_with_each_stop_timeout() {
 fn the_task_moves_through_the_lifecycle_states_with_ordered_timestamps() {
     require_e2e!();
     let (d, image) = setup();
-    let mut init = container("init", &image, "sleep 1");
+    let mut init = container("init", &image, "sleep 2");
     init["essential"] = json!(false);
     let mut app = container("app", &image, "sleep 1; exit 0");
     app["dependsOn"] = json!([{"containerName": "init", "condition": "SUCCESS"}]);
@@ -503,8 +503,8 @@ fn the_task_moves_through_the_lifecycle_states_with_ordered_timestamps() {
         "timestamps out of order: {:?}",
         keys.iter().zip(&ts).collect::<Vec<_>>()
     );
-    // startedAt is when the app (the last container) started, after init's second.
-    assert!(ts[3] - ts[2] >= 0.9, "{last:#}");
+    // startedAt is when the app (the last container) started, after init's 2 s.
+    assert!(ts[3] - ts[2] >= 1.9, "{last:#}");
     assert_eq!(last["stopCode"], "EssentialContainerExited");
     assert_eq!(last["desiredStatus"], "STOPPED");
     d.assert_clean();
