@@ -354,6 +354,29 @@ mod tests {
 
     use super::*;
 
+    /// A host server that just closed connections leaves them in TIME_WAIT for a
+    /// minute; publishing its port right after must work (as with Docker).
+    #[test]
+    fn a_port_in_time_wait_can_be_held_and_then_no_one_else_binds_it() {
+        use std::io::Read;
+        use std::net::{TcpListener, TcpStream};
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = match server.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            std::net::SocketAddr::V6(_) => unreachable!(),
+        };
+        let mut client = TcpStream::connect(addr).unwrap();
+        let (conn, _) = server.accept().unwrap();
+        drop(conn); // the server closes first: its end goes to TIME_WAIT
+        let mut buf = [0u8; 1];
+        let _ = client.read(&mut buf);
+        drop(client);
+        drop(server);
+        let hold = hold_host_port(Protocol::Tcp, addr).expect("hold despite TIME_WAIT");
+        assert!(TcpListener::bind(addr).is_err(), "a later server must not get the port");
+        drop(hold);
+    }
+
     fn m(container: u16, host: Option<u16>, protocol: Protocol) -> PortMappingRequest {
         PortMappingRequest {
             container_name: "web".into(),

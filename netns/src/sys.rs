@@ -75,7 +75,17 @@ pub(crate) fn bind_port_hold(protocol: Protocol, addr: SocketAddrV4) -> io::Resu
         Protocol::Udp => SockType::Datagram,
     };
     let fd = socket::socket(AddressFamily::Inet, ty, SockFlag::SOCK_CLOEXEC, None)?;
-    socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
+    if protocol == Protocol::Tcp {
+        // Without SO_REUSEADDR the bind fails for a minute after a host server on the
+        // port closed connections (TIME_WAIT). A listening socket (backlog 0) then keeps
+        // every later bind off the port, SO_REUSEADDR or not; DNAT sends the port's
+        // traffic to the task before it could reach this socket.
+        socket::setsockopt(&fd, socket::sockopt::ReuseAddr, &true)?;
+        socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
+        socket::listen(&fd, socket::Backlog::new(0).map_err(io::Error::from)?)?;
+    } else {
+        socket::bind(fd.as_raw_fd(), &SockaddrIn::from(addr))?;
+    }
     Ok(fd)
 }
 
