@@ -59,6 +59,11 @@ pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
         }
         RunStatus::Stopping | RunStatus::Stopped => {
             rec.task.desired_status = "STOPPED".into();
+            // A daemon that first hears from the shim after the task ran (a short task,
+            // a busy or restarted daemon) still records when it started running.
+            if rec.task.started_at.is_none() {
+                rec.task.started_at = s.running_at;
+            }
             if let Some(stop) = &s.stop {
                 rec.task
                     .stop_code
@@ -252,9 +257,15 @@ mod tests {
             container: Some("app".into()),
         });
         s.stopped_at = Some(8.0);
+        s.running_at = Some(6.0);
         s.containers[0].status = ContainerStatus::Stopped;
         s.containers[0].exit_code = Some(3);
         apply_shim_state(&mut rec, &s);
+        assert_eq!(
+            rec.task.started_at,
+            Some(6.0),
+            "RUNNING was never reported, but the task ran"
+        );
         assert_eq!(rec.task.desired_status, "STOPPED");
         assert_eq!(rec.task.last_status, "STOPPING");
         assert_eq!(
