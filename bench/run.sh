@@ -73,7 +73,7 @@ if [ "${1:-}" = "__measure" ]; then
     sleep 1
     cids=()
     for i in $(seq "$TASKS"); do
-        cids+=("$($P run -d --name "bh-sleep-$i" --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 256m --cpu-shares 512 --pids-limit 4096 --cgroup-parent="$CG/podman" localhost/bh-busybox:latest /bin/sleep 3600)")
+        cids+=("$($P run -d --name "bh-sleep-$i" --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 64m --cpu-shares 64 --pids-limit 4096 --cgroup-parent="$CG/podman" localhost/bh-busybox:latest /bin/sleep 3600)")
     done
     sleep 1
     {
@@ -142,7 +142,7 @@ fi
 OWN=$(awk -F: '$2 != "" && $2 !~ /^name=/ { print $3 }' /proc/self/cgroup | awk '{ print length, $0 }' | sort -n | tail -1 | cut -d' ' -f2-)
 OWN=${OWN%/}
 CG="$OWN/bH-bench-$TAG"
-HIERARCHIES=(cpu cpuacct cpuset memory pids blkio devices freezer)
+HIERARCHIES=(cpu cpuacct cpuset memory pids blkio devices freezer systemd)
 # Parent directories of $CG that do not exist yet in some hierarchy are removed at the end
 # if they are empty then.
 created_parents=()
@@ -240,12 +240,14 @@ DAEMON_PID=$!
 for _ in $(seq 400); do [ -S "$R/berth/berth.sock" ] && break; sleep 0.05; done
 [ -S "$R/berth/berth.sock" ] || { cat "$W/daemon.log" >&2; exit 1; }
 B="$BERTH --data-root $W/data --run-root $R/berth"
-container() { # command...
-    jq -nc --arg image "$IMAGE" --args '{name: "main", image: $image, essential: true, cpu: 512, memory: 256, command: $ARGS.positional}' "$@"
+container() { # cpu memory command...
+    jq -nc --arg image "$IMAGE" --argjson cpu "$1" --argjson mem "$2" --args \
+        '{name: "main", image: $image, essential: true, cpu: $cpu, memory: $mem, command: $ARGS.positional[2:]}' "$@"
 }
-jq -n --argjson c "$(container /bin/true)" '{family: "bH-none", networkMode: "none", containerDefinitions: [$c]}' >td-none.json
-jq -n --argjson c "$(container /bin/true)" '{family: "bH-awsvpc", containerDefinitions: [$c]}' >td-awsvpc.json
-jq -n --argjson c "$(container /bin/sleep 3600)" '{family: "bH-sleep", networkMode: "none", containerDefinitions: [$c]}' >td-sleep.json
+jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-none", networkMode: "none", containerDefinitions: [$c]}' >td-none.json
+jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-awsvpc", containerDefinitions: [$c]}' >td-awsvpc.json
+# Small reservations, so that TASKS of them fit the host's CPU units.
+jq -n --argjson c "$(container 64 64 /bin/sleep 3600)" '{family: "bH-sleep", networkMode: "none", containerDefinitions: [$c]}' >td-sleep.json
 for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
 $B run bH-none >/dev/null   # pulls (loads) the image into berth's store
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_netns::{
@@ -76,11 +77,16 @@ pub(crate) async fn update<R: Send + 'static>(
         .await?;
     let out =
         out.ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))?;
+    stored(engine, &out.0);
+    Ok(out)
+}
+
+/// Tells waiters that `rec` was just stored.
+fn stored(engine: &Engine, rec: &TaskRecord) {
     engine
         .inner()
         .task_changed
-        .send_modify(|n| *n = n.wrapping_add(1));
-    Ok(out)
+        .send_replace(Some(Arc::new(rec.clone())));
 }
 
 /// How long a waiter sleeps before looking again even without a wake-up (a record
@@ -103,28 +109,34 @@ impl Engine {
         let want = st::rank(status);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changed = self.inner().task_changed.subscribe();
+        let mut woken = false;
         loop {
             // Marked seen before reading, so a change after the read wakes the wait.
-            changed.borrow_and_update();
-            let rec = self
-                .task(&id)
-                .await?
-                .filter(|r| r.cluster == cluster)
-                .ok_or_else(|| {
-                    EngineError::NotFound("The referenced task was not found.".into())
-                })?;
+            let latest = changed.borrow_and_update().clone();
+            // After a wake-up for this very task, the record that was just stored is
+            // the current one: no database read.
+            let rec = match latest {
+                Some(r) if woken && r.id == id => Some((*r).clone()),
+                _ => self.task(&id).await?,
+            };
+            let rec = rec.filter(|r| r.cluster == cluster).ok_or_else(|| {
+                EngineError::NotFound("The referenced task was not found.".into())
+            })?;
             let now = tokio::time::Instant::now();
             if st::rank(&rec.task.last_status) >= want || now >= deadline {
                 return Ok(rec.task);
             }
             let nap = (deadline - now).min(WAIT_RECHECK);
-            let _ = tokio::time::timeout(nap, changed.changed()).await;
+            woken = matches!(
+                tokio::time::timeout(nap, changed.changed()).await,
+                Ok(Ok(()))
+            );
         }
     }
 
     /// Changes whenever a driver stores a task record: a wake-up for followers (the
     /// value itself means nothing).
-    pub fn task_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub fn task_changes(&self) -> tokio::sync::watch::Receiver<Option<Arc<TaskRecord>>> {
         self.inner().task_changed.subscribe()
     }
 }
@@ -240,15 +252,8 @@ async fn provision_task(
         .parse()
         .unwrap_or(NetworkMode::Awsvpc);
 
-    // PROVISIONING: network and cgroup.
-    let (network, holds) = match setup_network(engine, &rec, mode, &def).await {
-        Ok(v) => v,
-        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
-    };
-    steps.done("network");
-    if let Some(reason) = stop_requested(engine, id) {
-        return stop_before_shim(engine, id, "UserInitiated", &reason).await;
-    }
+    // PROVISIONING: network and cgroup, side by side (independent kernel work on
+    // blocking threads). Whichever failed, finalize removes what the other made.
     let limits = TaskCgroupLimits {
         cpu_units: def.task_cpu_units(),
         containers_cpu_shares: def
@@ -261,10 +266,15 @@ async fn provision_task(
     };
     let cg = engine.inner().cgroups.clone();
     let tid = id.to_owned();
-    let made = tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits))
-        .await
-        .expect("cgroup thread");
-    if let Err(e) = made {
+    let (network, made) = tokio::join!(
+        setup_network(engine, &rec, mode, &def),
+        tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits))
+    );
+    let (network, holds) = match network {
+        Ok(v) => v,
+        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+    };
+    if let Err(e) = made.expect("cgroup thread") {
         return stop_before_shim(
             engine,
             id,
@@ -273,11 +283,14 @@ async fn provision_task(
         )
         .await;
     }
-    steps.done("cgroup");
-    set_status(engine, id, st::PENDING).await?;
+    steps.done("network and cgroup");
+    if let Some(reason) = stop_requested(engine, id) {
+        return stop_before_shim(engine, id, "UserInitiated", &reason).await;
+    }
 
-    // ACTIVATING: images, rootfs, bundles.
+    // PENDING, then at once ACTIVATING: images, rootfs, bundles.
     update(engine, id, |rec| {
+        status::advance(rec, st::PENDING);
         status::advance(rec, st::ACTIVATING);
         rec.task.pull_started_at = Some(now());
         rec.task.version += 1;
@@ -723,8 +736,26 @@ async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), 
 }
 
 /// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
-/// exit; it has nothing left to do but that.
+/// exit; it has nothing left to do but that. Event-driven through a pidfd; polls where
+/// there is none.
 async fn wait_shim_exit(run_dir: &Path) {
+    let pidfd = std::fs::read_to_string(run_dir.join(shim::PID_FILE))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .and_then(|pid| sys::pidfd_open(pid).ok());
+    // Checked after opening the pidfd: a live shim now means the pidfd is its own.
+    if !shim::shim_alive(run_dir) {
+        return;
+    }
+    // SAFETY: the AsyncFd owns the OwnedFd, which stays open with the same descriptor
+    // until the AsyncFd is dropped.
+    let pidfd = pidfd.and_then(|fd| unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE).ok()
+    });
+    if let Some(fd) = pidfd {
+        let _ = tokio::time::timeout(SHIM_EXIT_WAIT, fd.readable()).await;
+        return;
+    }
     let deadline = tokio::time::Instant::now() + SHIM_EXIT_WAIT;
     while shim::shim_alive(run_dir) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -845,18 +876,15 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
     .await
     .expect("cleanup thread");
     super::volumes::release_shared(engine, &rec).await;
-    let tid = id.to_owned();
-    engine
-        .db()
-        .call(move |db| repo::release_task_resources(db.conn(), &tid))
-        .await?;
     engine
         .inner()
         .pending_stops
         .lock()
         .expect("not poisoned")
         .remove(id);
-    update(engine, id, |rec| {
+    // Leases and ports released and the task STOPPED in one database job.
+    let tid = id.to_owned();
+    let mark_stopped = |rec: &mut TaskRecord| {
         rec.task.desired_status = "STOPPED".into();
         status::advance(rec, st::STOPPED);
         let t = now();
@@ -873,8 +901,21 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
             c.last_status = "STOPPED".into();
         }
         rec.task.version += 1;
-    })
-    .await?;
+    };
+    let rec = engine
+        .db()
+        .call(move |db| {
+            repo::release_task_resources(db.conn(), &tid)?;
+            let Some(mut rec) = repo::get_task(db.conn(), &tid)? else {
+                return Ok::<_, DbError>(None);
+            };
+            mark_stopped(&mut rec);
+            repo::update_task(db.conn(), &rec)?;
+            Ok(Some(rec))
+        })
+        .await?
+        .ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))?;
+    stored(engine, &rec);
     tracing::info!(task = %id, "task stopped");
     // The containers' writable layers sit on the data root's disk, where removing a
     // tree can take tens of ms: after STOPPED, off the task's path (pruning removes the

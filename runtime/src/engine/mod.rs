@@ -165,9 +165,9 @@ pub(crate) struct Inner {
     pending_stops: Mutex<HashMap<String, (String, Option<u64>)>>,
     /// Tasks with a driver running.
     drivers: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
-    /// Bumped whenever a driver stores a task, so waiters (WaitTask, log followers)
-    /// wake up instead of polling.
-    task_changed: tokio::sync::watch::Sender<u64>,
+    /// The task a driver stored last, so waiters (WaitTask, log followers) wake up
+    /// instead of polling.
+    task_changed: tokio::sync::watch::Sender<Option<Arc<TaskRecord>>>,
     host: HostResources,
     instance_id: String,
     started_at: f64,
@@ -259,7 +259,7 @@ impl Engine {
                 net: Arc::new(net),
                 pending_stops: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),
-                task_changed: tokio::sync::watch::Sender::new(0),
+                task_changed: tokio::sync::watch::Sender::new(None),
                 host,
                 instance_id,
                 started_at: now(),

@@ -1,4 +1,4 @@
-//! The engine's mount calls: overlayfs rootfs, bind mounts, unmounting. Everything
+//! The engine's raw calls: overlayfs rootfs, bind mounts, unmounting, pidfds. Everything
 //! here runs on blocking threads.
 
 use std::path::{Path, PathBuf};
@@ -88,4 +88,18 @@ pub(crate) fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     v.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     v.dedup();
     v
+}
+
+/// A non-blocking pidfd for `pid`, readable once the process has exited (Linux 5.3+;
+/// PIDFD_NONBLOCK is O_NONBLOCK). Does not block.
+pub(crate) fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor that this
+    // process then owns; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::O_NONBLOCK) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
