@@ -322,9 +322,9 @@ fn local_driver_opts(cfg: &DockerVolumeConfiguration) -> BTreeMap<String, String
     }
 }
 
-/// Names of the shared volumes a task's definition uses.
-fn shared_names(rec: &TaskRecord) -> Vec<String> {
-    let Ok(def) = serde_json::from_value::<TaskDefinition>(rec.runtime.definition.clone()) else {
+/// Names of the shared volumes a task's stored definition uses.
+fn shared_names(definition: &serde_json::Value) -> Vec<String> {
+    let Ok(def) = serde_json::from_value::<TaskDefinition>(definition.clone()) else {
         return Vec::new();
     };
     def.volumes
@@ -337,7 +337,7 @@ fn shared_names(rec: &TaskRecord) -> Vec<String> {
 /// At cleanup of task `rec`: unmounts the driver options of the shared volumes it used
 /// that no other live task uses any more.
 pub(crate) async fn release_shared(engine: &Engine, rec: &TaskRecord) {
-    let names = shared_names(rec);
+    let names = shared_names(&rec.runtime.definition);
     if names.is_empty() {
         return;
     }
@@ -351,7 +351,7 @@ pub(crate) async fn release_shared(engine: &Engine, rec: &TaskRecord) {
             tasks
                 .iter()
                 .filter(|t| t.id != id)
-                .flat_map(shared_names)
+                .flat_map(|t| shared_names(&t.runtime.definition))
                 .collect::<Vec<_>>()
         });
     let Ok(users) = users else { return };
@@ -380,7 +380,10 @@ impl Engine {
             .db()
             .call(|db| Ok::<_, DbError>((read_rows(db.conn())?, repo::active_tasks(db.conn())?)))
             .await?;
-        let used: Vec<String> = active.iter().flat_map(shared_names).collect();
+        let used: Vec<String> = active
+            .iter()
+            .flat_map(|t| shared_names(&t.runtime.definition))
+            .collect();
         let root = self.config().paths.volumes_dir();
         let mut out: BTreeMap<String, VolumeInfo> = BTreeMap::new();
         for (name, doc, created_at) in rows {
@@ -673,35 +676,164 @@ mod tests {
 
     #[test]
     fn shared_volume_names_come_from_the_stored_definition() {
-        let mut rec = blank_record();
-        rec.runtime.definition = serde_json::json!({
-                    "family": "f",
-                    "containerDefinitions": [{"name": "a", "image": "i"}],
-                    "volumes": [
-                        {"name": "s", "dockerVolumeConfiguration": {"scope": "shared"}},
-                        {"name": "t", "dockerVolumeConfiguration": {"scope": "task"}},
-                        {"name": "h", "host": {"sourcePath": "/x"}},
-                        {"name": "e"}
-                    ]
+        let def = serde_json::json!({
+            "family": "f",
+            "containerDefinitions": [{"name": "a", "image": "i"}],
+            "volumes": [
+                {"name": "s", "dockerVolumeConfiguration": {"scope": "shared"}},
+                {"name": "t", "dockerVolumeConfiguration": {"scope": "task"}},
+                {"name": "h", "host": {"sourcePath": "/x"}},
+                {"name": "e"}
+            ]
         });
-        assert_eq!(shared_names(&rec), ["s"]);
+        assert_eq!(shared_names(&def), ["s"]);
+        assert!(shared_names(&serde_json::json!({"bad": 1})).is_empty());
     }
 
-    fn blank_record() -> TaskRecord {
-        TaskRecord {
-            id: "t".into(),
-            cluster: "default".into(),
-            family: "f".into(),
-            task: serde_json::from_value(serde_json::json!({
-                "taskArn": "a", "clusterArn": "c", "taskDefinitionArn": "d",
-                "containerInstanceArn": "i", "lastStatus": "RUNNING", "desiredStatus": "RUNNING",
-                "containers": [], "group": "g", "launchType": "EC2", "availabilityZone": "z",
-                "connectivity": "CONNECTED", "version": 1, "createdAt": 1.0,
-                "healthStatus": "UNKNOWN", "attachments": [], "overrides": {},
-                "enableExecuteCommand": false
-            }))
-            .unwrap(),
-            runtime: Default::default(),
+    fn ctr(v: serde_json::Value) -> ContainerDefinition {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn bind(src: &Path, dst: &str, readonly: bool) -> BindMount {
+        BindMount {
+            source: src.to_owned(),
+            destination: dst.into(),
+            readonly,
+        }
+    }
+
+    #[test]
+    fn volumes_from_resolves_chains_in_any_order_with_modes_and_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        let vol = |n: &str| {
+            let path = dir.path().join(n);
+            std::fs::create_dir(&path).unwrap();
+            (
+                n.to_owned(),
+                HostVolume {
+                    path,
+                    copy_up: true,
+                },
+            )
+        };
+        let volumes: BTreeMap<String, HostVolume> =
+            [vol("data"), vol("cfg"), vol("mine")].into_iter().collect();
+        let defs = [
+            // last takes from middle, which takes read-only from source.
+            ctr(
+                serde_json::json!({"name": "last", "volumesFrom": [{"sourceContainer": "middle"}]}),
+            ),
+            ctr(serde_json::json!({"name": "middle",
+                "volumesFrom": [{"sourceContainer": "source", "readOnly": true}],
+                "mountPoints": [{"sourceVolume": "cfg", "containerPath": "/cfg"}]})),
+            ctr(serde_json::json!({"name": "source",
+                "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"}]})),
+            // own mount point wins over the replayed one at /data.
+            ctr(serde_json::json!({"name": "own",
+                "mountPoints": [{"sourceVolume": "mine", "containerPath": "/data/"}],
+                "volumesFrom": [{"sourceContainer": "source"}]})),
+        ];
+        let sources: Vec<MountSource<'_>> = defs
+            .iter()
+            .map(|def| MountSource {
+                def,
+                rootfs: &rootfs,
+                image_volumes: vec![],
+                anonymous_dir: dir.path().join("anon"),
+            })
+            .collect();
+        let m = resolve_mounts(&sources, &volumes).unwrap();
+        let (data, cfg, mine) = (
+            &volumes["data"].path,
+            &volumes["cfg"].path,
+            &volumes["mine"].path,
+        );
+        assert_eq!(m[2], [bind(data, "/data", false)]);
+        assert_eq!(m[1], [bind(cfg, "/cfg", false), bind(data, "/data", true)]);
+        assert_eq!(m[0], [bind(cfg, "/cfg", false), bind(data, "/data", true)]);
+        assert_eq!(m[3], [bind(mine, "/data/", false)]);
+
+        let cyclic = [
+            ctr(serde_json::json!({"name": "a", "volumesFrom": [{"sourceContainer": "b"}]})),
+            ctr(serde_json::json!({"name": "b", "volumesFrom": [{"sourceContainer": "a"}]})),
+        ];
+        let sources: Vec<MountSource<'_>> = cyclic
+            .iter()
+            .map(|def| MountSource {
+                def,
+                rootfs: &rootfs,
+                image_volumes: vec![],
+                anonymous_dir: dir.path().join("anon"),
+            })
+            .collect();
+        let err = resolve_mounts(&sources, &volumes).unwrap_err();
+        assert!(err.contains("forms a cycle"), "{err}");
+    }
+
+    #[test]
+    fn image_volumes_and_copy_up_fill_only_empty_berth_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir_all(rootfs.join("srv/www")).unwrap();
+        std::fs::write(rootfs.join("srv/www/index.html"), "hi").unwrap();
+        std::fs::create_dir_all(rootfs.join("var/lib/db")).unwrap();
+        std::fs::write(rootfs.join("var/lib/db/seed"), "s").unwrap();
+        let host = dir.path().join("host");
+        let named = dir.path().join("named");
+        std::fs::create_dir(&host).unwrap();
+        std::fs::create_dir(&named).unwrap();
+        let volumes: BTreeMap<String, HostVolume> = [
+            (
+                "h".to_owned(),
+                HostVolume {
+                    path: host.clone(),
+                    copy_up: false,
+                },
+            ),
+            (
+                "n".to_owned(),
+                HostVolume {
+                    path: named.clone(),
+                    copy_up: true,
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let defs = [
+            ctr(serde_json::json!({"name": "a", "mountPoints": [
+                {"sourceVolume": "n", "containerPath": "/srv/www"}]})),
+            ctr(serde_json::json!({"name": "b", "mountPoints": [
+                {"sourceVolume": "h", "containerPath": "/srv/www"}]})),
+        ];
+        let anon = dir.path().join("anon");
+        let sources: Vec<MountSource<'_>> = defs
+            .iter()
+            .map(|def| MountSource {
+                def,
+                rootfs: &rootfs,
+                image_volumes: vec!["/var/lib/db".into(), "/srv/www".into()],
+                anonymous_dir: anon.join(def.name.as_deref().unwrap()),
+            })
+            .collect();
+        let m = resolve_mounts(&sources, &volumes).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(named.join("index.html")).unwrap(),
+            "hi"
+        );
+        assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+        // /srv/www is covered by the mount point; /var/lib/db gets an anonymous volume.
+        for (i, c) in ["a", "b"].iter().enumerate() {
+            assert_eq!(m[i].len(), 2, "{:?}", m[i]);
+            let anon_vol = &m[i][1];
+            assert_eq!(anon_vol.destination, "/var/lib/db");
+            assert!(anon_vol.source.starts_with(anon.join(c)));
+            assert_eq!(
+                std::fs::read_to_string(anon_vol.source.join("seed")).unwrap(),
+                "s"
+            );
         }
     }
 }
