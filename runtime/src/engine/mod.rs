@@ -494,34 +494,41 @@ impl Engine {
         with_tags: bool,
     ) -> Result<(Vec<Task>, Vec<String>), EngineError> {
         let cluster = self.require_cluster(cluster).await?;
+        // One database job for the whole call, decoding only each task's ECS shape: a
+        // waiter's DescribeTasks of 100 tasks is one round trip, not a hundred.
+        let c = cluster.clone();
+        let views = self
+            .inner
+            .db
+            .call(move |db| {
+                let mut out = Vec::with_capacity(references.len());
+                for r in references {
+                    let (id, in_arn) = arn::task_id(&r);
+                    let view = if in_arn.is_some_and(|x| x != c) {
+                        None
+                    } else {
+                        repo::get_task_view(db.conn(), &id)?.filter(|(cl, _)| *cl == c)
+                    };
+                    let view = match view {
+                        Some((_, mut t)) => {
+                            if with_tags {
+                                t.tags = repo::tags_of(db.conn(), &t.task_arn)?;
+                            }
+                            Some(t)
+                        }
+                        None => None,
+                    };
+                    out.push((r, view));
+                }
+                Ok::<_, DbError>(out)
+            })
+            .await?;
         let mut found = Vec::new();
         let mut missing = Vec::new();
-        for r in references {
-            let (id, in_arn) = arn::task_id(&r);
-            if in_arn.is_some_and(|c| c != cluster) {
-                missing.push(r);
-                continue;
-            }
-            let id2 = id.clone();
-            let rec = self
-                .inner
-                .db
-                .call(move |db| {
-                    let rec = repo::get_task(db.conn(), &id2)?;
-                    let tags = match &rec {
-                        Some(rec) if with_tags => repo::tags_of(db.conn(), &rec.task.task_arn)?,
-                        _ => Vec::new(),
-                    };
-                    Ok::<_, DbError>(rec.map(|r| (r, tags)))
-                })
-                .await?;
-            match rec {
-                Some((rec, tags)) if rec.cluster == cluster => {
-                    let mut t = rec.task;
-                    t.tags = tags;
-                    found.push(t);
-                }
-                _ => missing.push(r),
+        for (r, view) in views {
+            match view {
+                Some(t) => found.push(t),
+                None => missing.push(r),
             }
         }
         Ok((found, missing))

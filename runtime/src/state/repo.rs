@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::model::{Cluster, Tag, TaskRecord, status};
+use super::model::{Cluster, Tag, Task, TaskRecord, status};
 use crate::db::{DbError, QueryContext};
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -135,6 +135,20 @@ pub fn get_task(conn: &Connection, id: &str) -> Result<Option<TaskRecord>, DbErr
         .optional()
         .context("reading task")?;
     doc.map(|d| from_json(&d, "task")).transpose()
+}
+
+/// A task's cluster and ECS shape, decoding only the record's `task` member (what
+/// DescribeTasks shows; the engine's bookkeeping, with the whole task definition, is
+/// most of a record and is not parsed).
+pub fn get_task_view(conn: &Connection, id: &str) -> Result<Option<(String, Task)>, DbError> {
+    let row: Option<(String, String)> = conn
+        .prepare_cached("SELECT cluster, json_extract(doc, '$.task') FROM tasks WHERE id = ?1")
+        .context("reading task")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .context("reading task")?;
+    row.map(|(cluster, task)| Ok((cluster, from_json(&task, "task")?)))
+        .transpose()
 }
 
 /// Every task that is not STOPPED, oldest first (for reconciliation and admission).

@@ -200,3 +200,17 @@ fn run_tokens_expire_and_tags_round_trip() {
         }]
     );
 }
+
+#[test]
+fn the_task_view_is_the_stored_task_exactly() {
+    let db = Db::open_in_memory().unwrap();
+    let mut t = task("v1", 1_795_321_217.501_841_8, "web");
+    t.task.started_at = Some(1_795_321_217.667_606);
+    t.task.stopped_reason = Some("quote \" and \\ and \u{e9}".into());
+    t.runtime.definition = serde_json::json!({"family": "web", "big": [1, 2, 3]});
+    insert_task(db.conn(), &t).unwrap();
+    let (cluster, view) = get_task_view(db.conn(), "v1").unwrap().unwrap();
+    assert_eq!(cluster, "default");
+    assert_eq!(view, t.task);
+    assert!(get_task_view(db.conn(), "nope").unwrap().is_none());
+}
