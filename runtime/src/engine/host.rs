@@ -133,7 +133,9 @@ pub(crate) async fn container_instance(
         "ec2InstanceId": format!("i-{}", &engine.inner().instance_id[..17]),
         "version": 1,
         "versionInfo": {"agentVersion": env!("CARGO_PKG_VERSION"), "agentHash": "berth", "dockerVersion": "berth (no Docker)"},
-        "registeredResources": resources(host.cpu_units, host.memory_mib, vec!["22".into()], vec![]),
+        // berth reserves no host port for itself (ECS's agent lists 22 and its own
+        // ports here); remaining PORTS are the ports tasks hold.
+        "registeredResources": resources(host.cpu_units, host.memory_mib, vec![], vec![]),
         "remainingResources": resources(host.cpu_units.saturating_sub(cpu), host.memory_mib.saturating_sub(mem), port_list, udp_list),
         "status": "ACTIVE",
         "agentConnected": true,
