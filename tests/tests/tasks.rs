@@ -111,6 +111,65 @@ fn process_settings_from_the_definition_are_applied_inside_the_container() {
     d.assert_clean();
 }
 
+fn effective_caps(d: &Daemon, family: &str, extra: Value) -> (Value, String) {
+    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let mut c = container("c", &image, "grep CapEff /proc/self/status");
+    c.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let td = d.register(json!({"family": family, "containerDefinitions": [c]}));
+    let id = d.run_task(&td);
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    let out = logs(d, &id, "c");
+    (t, out)
+}
+
+#[test]
+fn privileged_and_added_capabilities_stay_within_the_hosts_bounding_set() {
+    require_e2e!();
+    let d = Daemon::start();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let eff = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+            .unwrap_or_else(|| panic!("no CapEff in {out:?}"))
+    };
+    // Docker's default set.
+    let (t, out) = effective_caps(&d, "caps-default", json!({}));
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
+    assert_eq!(eff(&out), 0xa80425fb & bounding, "{out}");
+    // A privileged container gets everything the host lets berth hold.
+    let (t, out) = effective_caps(&d, "caps-privileged", json!({"privileged": true}));
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
+    assert_eq!(eff(&out), bounding, "{out}");
+    // NET_ADMIN (bit 12) added by name.
+    let (t, out) = effective_caps(
+        &d,
+        "caps-add",
+        json!({"linuxParameters": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]}}}),
+    );
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
+    assert_eq!(eff(&out), (0xa80425fb | 1 << 12) & !(1 << 27) & bounding);
+    // A capability the host withholds from berth is refused by name, not with EPERM.
+    if bounding & (1 << 24) == 0 {
+        let (t, _) = effective_caps(
+            &d,
+            "caps-missing",
+            json!({"linuxParameters": {"capabilities": {"add": ["SYS_RESOURCE"]}}}),
+        );
+        assert_eq!(t["stopCode"], "TaskFailedToStart");
+        let reason = t["stoppedReason"].as_str().unwrap_or_default();
+        assert!(reason.contains("CAP_SYS_RESOURCE"), "{t:#}");
+    }
+    d.assert_clean();
+}
+
 #[test]
 fn exit_codes_propagate_and_essential_exit_stops_the_task() {
     require_e2e!();

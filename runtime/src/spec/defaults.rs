@@ -25,50 +25,82 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability, for `privileged` containers and for validating names.
+/// Every capability, for `privileged` containers and for validating names, in the
+/// kernel's order: a capability's index here is its number (`CAP_CHOWN` is 0), the
+/// bit it occupies in `/proc/<pid>/status`'s `CapBnd`.
 pub const ALL_CAPABILITIES: &[&str] = &[
-    "CAP_AUDIT_CONTROL",
-    "CAP_AUDIT_READ",
-    "CAP_AUDIT_WRITE",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",
     "CAP_FOWNER",
     "CAP_FSETID",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
     "CAP_KILL",
-    "CAP_LEASE",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
     "CAP_LINUX_IMMUTABLE",
-    "CAP_MAC_ADMIN",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MKNOD",
-    "CAP_NET_ADMIN",
     "CAP_NET_BIND_SERVICE",
     "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
     "CAP_NET_RAW",
-    "CAP_PERFMON",
-    "CAP_SETFCAP",
-    "CAP_SETGID",
-    "CAP_SETPCAP",
-    "CAP_SETUID",
-    "CAP_SYSLOG",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
     "CAP_SYS_ADMIN",
     "CAP_SYS_BOOT",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_MODULE",
     "CAP_SYS_NICE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_RAWIO",
     "CAP_SYS_RESOURCE",
     "CAP_SYS_TIME",
     "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
     "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
+
+/// The kernel's number for a capability in `CAP_` form.
+pub fn capability_number(name: &str) -> Option<u32> {
+    ALL_CAPABILITIES
+        .iter()
+        .position(|c| *c == name)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
+/// Parses the `CapBnd:` line of a `/proc/<pid>/status` text into a bit mask.
+pub fn parse_bounding_set(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+}
+
+/// The capability bounding set berth runs with. A container can hold no capability
+/// outside it (capset fails with EPERM), so privileged containers and `ALL` get this
+/// set rather than the kernel's full list. When it cannot be read, every capability.
+pub fn host_bounding_set() -> u64 {
+    static SET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .as_deref()
+            .and_then(parse_bounding_set)
+            .unwrap_or(u64::MAX)
+    })
+}
 
 /// Normalises a capability name as ECS users write it (`NET_ADMIN`, `net_admin`,
 /// `CAP_NET_ADMIN`) to the kernel's `CAP_` form; `ALL` stays `ALL`.
@@ -262,6 +294,24 @@ mod tests {
         for c in DEFAULT_CAPABILITIES {
             assert!(ALL_CAPABILITIES.contains(c), "{c}");
         }
+    }
+
+    #[test]
+    fn capability_numbers_are_the_kernels() {
+        assert_eq!(capability_number("CAP_CHOWN"), Some(0));
+        assert_eq!(capability_number("CAP_NET_ADMIN"), Some(12));
+        assert_eq!(capability_number("CAP_SYS_RESOURCE"), Some(24));
+        assert_eq!(capability_number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(capability_number("CAP_FLY"), None);
+    }
+
+    #[test]
+    fn bounding_set_parses_from_proc_status() {
+        let status = "Name:\tberth\nCapPrm:\t000001fffeffffff\nCapBnd:\t000001fffeffffff\n";
+        let set = parse_bounding_set(status).unwrap();
+        assert_eq!(set & (1 << 24), 0);
+        assert_ne!(set & (1 << 21), 0);
+        assert_eq!(parse_bounding_set("Name:\tx\n"), None);
     }
 
     #[test]

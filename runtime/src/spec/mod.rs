@@ -39,6 +39,10 @@ pub enum SpecError {
     NoCommand,
     #[error("unknown capability {0:?}")]
     Capability(String),
+    #[error(
+        "capability {0} is not in this host's capability bounding set (berth runs without it), so no container can be given it"
+    )]
+    CapabilityUnavailable(String),
     #[error("unknown ulimit {0:?}")]
     Ulimit(String),
     #[error("invalid container path {path:?} for {what}: it must be absolute")]
@@ -54,6 +58,7 @@ impl SpecError {
             SpecError::User(_)
             | SpecError::NoCommand
             | SpecError::Capability(_)
+            | SpecError::CapabilityUnavailable(_)
             | SpecError::Ulimit(_)
             | SpecError::RelativePath { .. } => ErrorClass::Invalid,
             SpecError::Invalid(_) => ErrorClass::Internal,
@@ -253,16 +258,31 @@ pub fn process_settings(
 }
 
 /// The container's capability set: Docker's default, `drop` then `add` applied, or
-/// everything for a privileged container.
+/// everything for a privileged container — within the host's bounding set.
 pub fn capabilities(plan: &ContainerPlan) -> Result<Vec<String>, SpecError> {
+    capabilities_within(plan, defaults::host_bounding_set())
+}
+
+/// [`capabilities`] against a given bounding set (bit N = capability number N).
+/// `privileged`, `add: ["ALL"]` and the defaults quietly keep only what the set
+/// allows (as Podman does in a restricted host); a capability added by name that
+/// the set lacks is refused, naming it, rather than failing later in capset.
+pub fn capabilities_within(plan: &ContainerPlan, bounding: u64) -> Result<Vec<String>, SpecError> {
     let norm = |c: &String| {
         defaults::normalize_capability(c).ok_or_else(|| SpecError::Capability(c.clone()))
     };
-    if plan.privileged {
-        return Ok(defaults::ALL_CAPABILITIES
+    let allowed = |c: &str| {
+        defaults::capability_number(c).is_some_and(|n| n < 64 && bounding & (1u64 << n) != 0)
+    };
+    let every = || -> Vec<String> {
+        defaults::ALL_CAPABILITIES
             .iter()
+            .filter(|c| allowed(c))
             .map(|c| c.to_string())
-            .collect());
+            .collect()
+    };
+    if plan.privileged {
+        return Ok(every());
     }
     let drop: Vec<String> = plan.cap_drop.iter().map(norm).collect::<Result<_, _>>()?;
     let add: Vec<String> = plan.cap_add.iter().map(norm).collect::<Result<_, _>>()?;
@@ -271,17 +291,18 @@ pub fn capabilities(plan: &ContainerPlan) -> Result<Vec<String>, SpecError> {
     } else {
         defaults::DEFAULT_CAPABILITIES
             .iter()
+            .filter(|c| allowed(c))
             .map(|c| c.to_string())
             .filter(|c| !drop.contains(c))
             .collect()
     };
     if add.iter().any(|c| c == "ALL") {
-        caps = defaults::ALL_CAPABILITIES
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        caps = every();
     } else {
         for c in add {
+            if !allowed(&c) {
+                return Err(SpecError::CapabilityUnavailable(c));
+            }
             if !caps.contains(&c) {
                 caps.push(c);
             }

@@ -133,6 +133,33 @@ fn capabilities_start_from_dockers_default_then_drop_then_add() {
 }
 
 #[test]
+fn capabilities_stay_within_the_hosts_bounding_set() {
+    // A host without CAP_SYS_RESOURCE (bit 24) in berth's bounding set.
+    let bounding = 0x1ff_feff_ffffu64;
+    let mut pl = plan();
+    pl.privileged = true;
+    let caps = capabilities_within(&pl, bounding).unwrap();
+    assert_eq!(caps.len(), defaults::ALL_CAPABILITIES.len() - 1);
+    assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_string()));
+    pl.privileged = false;
+    pl.cap_add = vec!["ALL".into()];
+    assert!(
+        !capabilities_within(&pl, bounding)
+            .unwrap()
+            .contains(&"CAP_SYS_RESOURCE".to_string())
+    );
+    pl.cap_add = vec!["SYS_RESOURCE".into()];
+    let err = capabilities_within(&pl, bounding).unwrap_err();
+    assert!(err.to_string().contains("CAP_SYS_RESOURCE"), "{err}");
+    pl.cap_add = vec!["SYS_ADMIN".into()];
+    assert!(
+        capabilities_within(&pl, bounding)
+            .unwrap()
+            .contains(&"CAP_SYS_ADMIN".to_string())
+    );
+}
+
+#[test]
 fn generated_spec_has_secure_defaults_and_valid_shape() {
     let mut pl = plan();
     pl.command = Some(vec!["true".into()]);
@@ -200,7 +227,9 @@ fn privileged_containers_get_every_capability_and_no_filters() {
             .as_array()
             .unwrap()
             .len(),
-        defaults::ALL_CAPABILITIES.len()
+        capabilities_within(&pl, defaults::host_bounding_set())
+            .unwrap()
+            .len()
     );
 }
 
