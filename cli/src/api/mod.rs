@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -90,7 +91,20 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let rid = request_id();
-    match handle_inner(&daemon, transport, req).await {
+    // A bug in one operation answers that request with a ServerException; it does not
+    // drop the connection with no answer (SDKs would retry a non-idempotent call).
+    let outcome = std::panic::AssertUnwindSafe(handle_inner(&daemon, transport, req))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(ApiError::server(format!("internal error: {what}")))
+        });
+    match outcome {
         Ok(Reply::Json(mut v)) => {
             // Absent, not null: an optional member without a value (a last page's
             // nextToken) is left out, as ECS does.
