@@ -408,22 +408,20 @@ fn establish_v1(
             .map(|(_, p)| components(p).len())
             .max()
             .unwrap_or(0);
-        let mut dir = hierarchy.to_path_buf();
-        for (depth, comp) in components(&base).into_iter().enumerate() {
-            let parent = dir.clone();
-            dir.push(comp);
-            if !dir.exists() {
-                mkdir(&dir)?;
-                init_cpuset(&parent, &dir)?;
+        // Another berth under the same parent cgroup may remove a shared ancestor it
+        // found empty between our check and our mkdir (its `release`); the walk is
+        // repeated then, from the hierarchy's root.
+        let mut attempt = 0;
+        loop {
+            let mut made = Vec::new();
+            match create_v1_base(hierarchy, &base, own_here, &mut made) {
+                Ok(()) => {
+                    created.extend(made);
+                    break;
+                }
+                Err(e) if attempt < 5 && vanished(&e) => attempt += 1,
+                Err(e) => return Err(e),
             }
-            if depth >= own_here {
-                created.push(dir.clone());
-            }
-        }
-        let tasks = dir.join(TASKS_DIR);
-        if !tasks.exists() {
-            mkdir(&tasks)?;
-            init_cpuset(&dir, &tasks)?;
         }
     }
     let controllers = host
@@ -439,6 +437,44 @@ fn establish_v1(
         },
         created,
     ))
+}
+
+/// Creates `base` and its `tasks` directory in one v1 hierarchy, recording in `created`
+/// each directory from depth `own_here` (those inside berth's own cgroup).
+fn create_v1_base(
+    hierarchy: &Path,
+    base: &str,
+    own_here: usize,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), CgroupError> {
+    let mut dir = hierarchy.to_path_buf();
+    for (depth, comp) in components(base).into_iter().enumerate() {
+        let parent = dir.clone();
+        dir.push(comp);
+        if !dir.exists() {
+            mkdir(&dir)?;
+            init_cpuset(&parent, &dir)?;
+        }
+        if depth >= own_here {
+            created.push(dir.clone());
+        }
+    }
+    let tasks = dir.join(TASKS_DIR);
+    if !tasks.exists() {
+        mkdir(&tasks)?;
+        init_cpuset(&dir, &tasks)?;
+    }
+    Ok(())
+}
+
+/// Whether `e` says a directory disappeared under us.
+fn vanished(e: &CgroupError) -> bool {
+    match e {
+        CgroupError::Create { source, .. }
+        | CgroupError::Read { source, .. }
+        | CgroupError::Write { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
 }
 
 fn task_shares(limits: &TaskCgroupLimits) -> u64 {
