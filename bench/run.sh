@@ -3,6 +3,8 @@
 #
 #   bench/run.sh            (as root; RUNS=40 timed runs per command, TASKS=5 for memory)
 #   RUNS=20 TASKS=8 BERTH_BIN=target/release/berth bench/run.sh
+#   BERTH_BASE=/path/to/older/berth bench/run.sh   (also times an older build, side by side,
+#                                                    with its own daemon: before/after figures)
 #
 # Timed, in ONE hyperfine invocation (so the figures share the host's load):
 #   * `berth run bH-none`    a registered task definition, networkMode none
@@ -18,7 +20,7 @@
 # shim from /proc/<pid>/smaps_rollup, and of the daemon; podman's conmon for the same number of
 # `podman run -d` containers, side by side.
 #
-# The daemon runs in a fake-host network namespace (bH-…); every cgroup (berth's, crun's,
+# Each daemon runs in its own fake-host network namespace (bH-…); every cgroup (berth's, crun's,
 # runc's, podman's) lies under the bench's own cgroup subtree. crun refuses this host's hybrid
 # cgroup layout, so all timed commands run in a private mount namespace without the cgroup2
 # `unified` mount (perf-baselines.md). Everything is removed at the end: tasks, containers,
@@ -33,79 +35,94 @@ ROOT=$(cd "$HERE/.." && pwd)
 # The measuring part runs inside the private mount namespace (re-executed by the outer part).
 if [ "${1:-}" = "__measure" ]; then
     umount /sys/fs/cgroup/unified 2>/dev/null || true
-    B="$BERTH --data-root $W/data --run-root $R/berth"
     P="podman --root $W/podman/root --runroot $R/podman --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
-    PODMAN_RUN="run --rm --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 256m --cpu-shares 512 --pids-limit 4096 --cgroup-parent=$CG/podman"
+    PODMAN_LIMITS="--network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --pids-limit 4096 --cgroup-parent=$CG/podman"
+    # BERTHS: "name binary daemon-pid" per line; "main" is the build under test, "base" an
+    # older one; each has its own roots ($W/berth$sfx, $R/berth$sfx).
+    cmds=()
+    labels=()
+    while read -r name bin _; do
+        sfx=""; [ "$name" = main ] || sfx="-$name"
+        B="$bin --data-root $W/berth$sfx/data --run-root $R/berth$sfx"
+        cmds+=(-n "berth$sfx run (none)" "$B run bH-none" -n "berth$sfx run (awsvpc)" "$B run bH-awsvpc")
+        labels+=("berth$sfx")
+    done <<<"$BERTHS"
 
     echo "== timing: $RUNS runs each (+1 warm-up), one hyperfine invocation"
     hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-json "$W/start.json" \
-        -n "berth run (none)" "$B run bH-none" \
-        -n "berth run (awsvpc)" "$B run bH-awsvpc" \
+        "${cmds[@]}" \
         -n "crun run" "crun --root $R/crun run --bundle $W/bundle-crun bHcrun" \
         -n "runc run" "runc --root $R/runc run --bundle $W/bundle-runc bHrunc" \
-        -n "podman run --rm" "$P $PODMAN_RUN localhost/bh-busybox:latest /bin/true" \
+        -n "podman run --rm" "$P run --rm $PODMAN_LIMITS --memory 256m --cpu-shares 512 localhost/bh-busybox:latest /bin/true" \
         >"$W/hyperfine.log" 2>&1 || { cat "$W/hyperfine.log" >&2; exit 1; }
 
     echo
-    printf '%-22s %9s %9s %9s\n' "command (ms)" min median max
+    printf '%-26s %9s %9s %9s\n' "command (ms)" min median max
     jq -r '.results[] | "\(.command)\t\(.min)\t\(.median)\t\(.max)"' "$W/start.json" |
-        awk -F'\t' '{ printf "%-22s %9.1f %9.1f %9.1f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
+        awk -F'\t' '{ printf "%-26s %9.1f %9.1f %9.1f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
     echo
-    jq -r '
-        (.results | map({key: .command, value: .median}) | from_entries) as $m
-        | ["berth run (none)", "berth run (awsvpc)"][] as $b
-        | "\($b):  /crun \($m[$b] / $m["crun run"] * 100 | round / 100)   /runc \($m[$b] / $m["runc run"] * 100 | round / 100)   /podman \($m[$b] / $m["podman run --rm"] * 100 | round / 100)"
-    ' "$W/start.json"
+    for l in "${labels[@]}"; do
+        jq -r --arg l "$l" '
+            (.results | map({key: .command, value: .median}) | from_entries) as $m
+            | ["\($l) run (none)", "\($l) run (awsvpc)"][] as $b
+            | def r(x): (x * 100 | round) / 100;
+              "\($b):  /crun \(r($m[$b] / $m["crun run"]))   /runc \(r($m[$b] / $m["runc run"]))   /podman \(r($m[$b] / $m["podman run --rm"]))"
+        ' "$W/start.json"
+    done
     echo "(goal: berth's median within 2x of crun run and under 0.5x of podman run)"
 
     echo
-    echo "== memory: $TASKS detached tasks / containers running sleep"
-    ids=()
-    for _ in $(seq "$TASKS"); do ids+=("$($B run -d bH-sleep)"); done
-    for id in "${ids[@]}"; do
-        for _ in $(seq 400); do
-            st=$($B describe "$id" 2>/dev/null | jq -r '.tasks[0].lastStatus')
-            [ "$st" = RUNNING ] && break
-            [ "$st" = STOPPED ] && { echo "task $id stopped instead of running" >&2; exit 1; }
-            sleep 0.05
+    echo "== memory: $TASKS detached tasks / containers running sleep, per build"
+    : >"$W/pids"
+    stop_ids=()
+    while read -r name bin pid; do
+        sfx=""; [ "$name" = main ] || sfx="-$name"
+        B="$bin --data-root $W/berth$sfx/data --run-root $R/berth$sfx"
+        ids=()
+        for _ in $(seq "$TASKS"); do ids+=("$($B run -d bH-sleep)"); done
+        for id in "${ids[@]}"; do
+            for _ in $(seq 400); do
+                st=$($B describe "$id" 2>/dev/null | jq -r '.tasks[0].lastStatus')
+                [ "$st" = RUNNING ] && break
+                [ "$st" = STOPPED ] && { echo "task $id stopped instead of running" >&2; exit 1; }
+                sleep 0.05
+            done
+            echo "shim$sfx $(cat "$R/berth$sfx/tasks/$id/shim.pid")" >>"$W/pids"
+            stop_ids+=("$bin ${sfx:-.} $id")
         done
-    done
-    sleep 1
+        echo "daemon$sfx $pid" >>"$W/pids"
+    done <<<"$BERTHS"
     cids=()
     for i in $(seq "$TASKS"); do
-        cids+=("$($P run -d --name "bh-sleep-$i" --network=none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --memory 64m --cpu-shares 64 --pids-limit 4096 --cgroup-parent="$CG/podman" localhost/bh-busybox:latest /bin/sleep 3600)")
+        cids+=("$($P run -d --name "bh-sleep-$i" $PODMAN_LIMITS --memory 64m --cpu-shares 64 localhost/bh-busybox:latest /bin/sleep 3600)")
     done
     sleep 1
-    {
-        for id in "${ids[@]}"; do echo "shim $(cat "$R/berth/tasks/$id/shim.pid")"; done
-        echo "daemon $DAEMON_PID"
-        for c in "${cids[@]}"; do
-            echo "conmon $(pgrep -f "^/usr/bin/conmon .*-c $c" | head -1)"
-        done
-    } >"$W/pids"
-    printf '%-8s %6s %10s %10s %10s %10s\n' process pid "RSS KiB" "PSS KiB" "USS KiB" "anon KiB"
+    for c in "${cids[@]}"; do
+        echo "conmon $(pgrep -f "^/usr/bin/conmon .*-c $c" | head -1)" >>"$W/pids"
+    done
+    printf '%-12s %6s %10s %10s %10s %10s\n' process pid "RSS KiB" "PSS KiB" "USS KiB" "anon KiB"
     while read -r what pid; do
         [ -r "/proc/$pid/smaps_rollup" ] || continue
         awk -v what="$what" -v pid="$pid" '
             /^Rss:/ { rss = $2 } /^Pss:/ { pss = $2 } /^Private_Clean:/ { pc = $2 }
             /^Private_Dirty:/ { pd = $2 } /^Anonymous:/ { an = $2 }
-            END { printf "%-8s %6d %10d %10d %10d %10d\n", what, pid, rss, pss, pc + pd, an }' \
+            END { printf "%-12s %6d %10d %10d %10d %10d\n", what, pid, rss, pss, pc + pd, an }' \
             "/proc/$pid/smaps_rollup"
     done <"$W/pids" | tee "$W/mem.txt"
     echo
-    awk '$1 != "daemon" { n[$1]++; r[$1] += $3; p[$1] += $4; u[$1] += $5 }
-         END { for (k in n) printf "%-8s mean of %d: RSS %.0f KiB, PSS %.0f KiB, USS %.0f KiB\n", k, n[k], r[k] / n[k], p[k] / n[k], u[k] / n[k] }' \
+    awk '$1 !~ /^daemon/ { n[$1]++; r[$1] += $3; p[$1] += $4; u[$1] += $5 }
+         END { for (k in n) printf "%-12s mean of %d: RSS %.0f KiB, PSS %.0f KiB, USS %.0f KiB\n", k, n[k], r[k] / n[k], p[k] / n[k], u[k] / n[k] }' \
         "$W/mem.txt" | sort
-    echo "(goal: shim under 2 MiB; podman's conmon is ~2.4 MiB RSS)"
+    echo "(goal: shim under 2 MiB; podman's conmon is ~2.4 MiB RSS. PSS shares the berth"
+    echo " binary's pages among every berth process, the daemon included; USS is what one more"
+    echo " task adds)"
 
-    for id in "${ids[@]}"; do $B stop -t 0 "$id" >/dev/null; done
-    $P rm -f -t 0 "${cids[@]}" >/dev/null 2>&1 || true
-    for id in "${ids[@]}"; do
-        for _ in $(seq 400); do
-            [ "$($B describe "$id" 2>/dev/null | jq -r '.tasks[0].lastStatus')" = STOPPED ] && break
-            sleep 0.05
-        done
+    for x in "${stop_ids[@]}"; do
+        read -r bin sfx id <<<"$x"
+        [ "$sfx" = . ] && sfx=""
+        "$bin" --data-root "$W/berth$sfx/data" --run-root "$R/berth$sfx" stop -t 0 "$id" >/dev/null
     done
+    $P rm -f -t 0 "${cids[@]}" >/dev/null 2>&1 || true
     exit 0
 fi
 
@@ -126,13 +143,14 @@ if [ -z "${BERTH_BIN:-}" ]; then
     BERTH_BIN="$ROOT/target/release/berth"
 fi
 BERTH=$(realpath "$BERTH_BIN")
+BUILDS=("main $BERTH")
+[ -n "${BERTH_BASE:-}" ] && BUILDS+=("base $(realpath "$BERTH_BASE")")
 
 # As installed: persistent state (database, images, writable layers, logs) on disk, volatile
 # state (sockets, mount points, bundles, runtime state) on the tmpfs /run — for every runtime.
 W=$(mktemp -d /tmp/bH-bench-run.XXXXXX)
 R=$(mktemp -d /run/bH-bench-run.XXXXXX)
 TAG=$$
-NS="bH-bench-$TAG"
 # The bench's own cgroup: the deepest of this shell's v1 cgroups (berth uses the same rule),
 # or its v2 cgroup.
 if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
@@ -150,23 +168,28 @@ for h in "${HIERARCHIES[@]}"; do
     d=/sys/fs/cgroup/$h$OWN
     while [ "$d" != "/sys/fs/cgroup/$h" ] && [ ! -d "$d" ]; do created_parents+=("$d"); d=$(dirname "$d"); done
 done
-DAEMON_PID=""
+BERTHS=""   # "name binary daemon-pid" per started daemon
 
 cleanup() {
     set +e
-    B="$BERTH --data-root $W/data --run-root $R/berth"
-    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
-        for arn in $($B ps -a --format json 2>/dev/null | jq -r '.[] | select(.lastStatus != "STOPPED") | .taskArn'); do
-            $B stop -t 0 "${arn##*/}" >/dev/null 2>&1
-        done
-        for _ in $(seq 100); do
-            [ -z "$($B ps --format json 2>/dev/null | jq -r '.[] | select(.lastStatus != "STOPPED") | .taskArn')" ] && break
-            sleep 0.1
-        done
-        kill -TERM "$DAEMON_PID"
-        for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$DAEMON_PID" 2>/dev/null
-    fi
+    while read -r name bin pid; do
+        [ -n "$pid" ] || continue
+        sfx=""; [ "$name" = main ] || sfx="-$name"
+        B="$bin --data-root $W/berth$sfx/data --run-root $R/berth$sfx"
+        if kill -0 "$pid" 2>/dev/null; then
+            for arn in $($B ps --format json 2>/dev/null | jq -r '.[].taskArn'); do
+                $B stop -t 0 "${arn##*/}" >/dev/null 2>&1
+            done
+            for _ in $(seq 100); do
+                [ -z "$($B ps --format json 2>/dev/null | jq -r '.[].taskArn')" ] && break
+                sleep 0.1
+            done
+            kill -TERM "$pid"
+            for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        ip netns del "bH-bench-$TAG$sfx" 2>/dev/null
+    done <<<"$BERTHS"
     P="podman --root $W/podman/root --runroot $R/podman --storage-driver overlay --cgroup-manager=cgroupfs --events-backend=file --runtime runc"
     if [ -d "$W/podman" ]; then
         $P rm -af -t 0 >/dev/null 2>&1
@@ -176,10 +199,10 @@ cleanup() {
         for c in $($r --root "$R/$r" list -q 2>/dev/null); do $r --root "$R/$r" delete -f "$c" >/dev/null 2>&1; done
     done
     grep -e " $W" -e " $R" /proc/self/mountinfo | awk '{ print $5 }' | sort -r | while read -r m; do umount -l "$m"; done
-    ip netns del "$NS" 2>/dev/null
     for h in "${HIERARCHIES[@]}"; do
-        d=/sys/fs/cgroup/$h$CG
-        [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+        for d in "/sys/fs/cgroup/$h$OWN/bH-bench-$TAG"*; do
+            [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+        done
     done
     for d in "${created_parents[@]}"; do rmdir "$d" 2>/dev/null; done
     rm -rf "$W" "$R"
@@ -231,15 +254,6 @@ network_config_dir = "$W/podman/cni"
 EOF
 skopeo copy -q "oci:$W/img:busybox" "containers-storage:[overlay@$W/podman/root+$R/podman]localhost/bh-busybox:latest"
 
-echo "== fake host $NS and berth daemon ($BERTH)"
-ip netns add "$NS"
-ip -n "$NS" link set lo up
-nsenter --net="/run/netns/$NS" -- "$BERTH" --data-root "$W/data" --run-root "$R/berth" \
-    daemon --cgroup-name "bH-bench-$TAG" --listen none >"$W/daemon.log" 2>&1 &
-DAEMON_PID=$!
-for _ in $(seq 400); do [ -S "$R/berth/berth.sock" ] && break; sleep 0.05; done
-[ -S "$R/berth/berth.sock" ] || { cat "$W/daemon.log" >&2; exit 1; }
-B="$BERTH --data-root $W/data --run-root $R/berth"
 container() { # cpu memory command...
     jq -nc --arg image "$IMAGE" --argjson cpu "$1" --argjson mem "$2" --args \
         '{name: "main", image: $image, essential: true, cpu: $cpu, memory: $mem, command: $ARGS.positional[2:]}' "$@"
@@ -248,8 +262,24 @@ jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-none", networkM
 jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-awsvpc", containerDefinitions: [$c]}' >td-awsvpc.json
 # Small reservations, so that TASKS of them fit the host's CPU units.
 jq -n --argjson c "$(container 64 64 /bin/sleep 3600)" '{family: "bH-sleep", networkMode: "none", containerDefinitions: [$c]}' >td-sleep.json
-for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
-$B run bH-none >/dev/null   # pulls (loads) the image into berth's store
+# One daemon per build, each in its own fake host with its own roots and cgroup name.
+for build in "${BUILDS[@]}"; do
+    read -r name bin <<<"$build"
+    sfx=""; [ "$name" = main ] || sfx="-$name"
+    ns="bH-bench-$TAG$sfx"
+    echo "== fake host $ns and berth daemon ($bin)"
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    nsenter --net="/run/netns/$ns" -- "$bin" --data-root "$W/berth$sfx/data" --run-root "$R/berth$sfx" \
+        daemon --cgroup-name "bH-bench-$TAG-berth$sfx" --listen none >"$W/daemon$sfx.log" 2>&1 &
+    BERTHS+="$name $bin $!"$'\n'
+    for _ in $(seq 400); do [ -S "$R/berth$sfx/berth.sock" ] && break; sleep 0.05; done
+    [ -S "$R/berth$sfx/berth.sock" ] || { cat "$W/daemon$sfx.log" >&2; exit 1; }
+    B="$bin --data-root $W/berth$sfx/data --run-root $R/berth$sfx"
+    for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
+    $B run bH-none >/dev/null   # loads the image into this daemon's store
+done
+BERTHS=${BERTHS%$'\n'}
 
-export W R BERTH CG RUNS TASKS DAEMON_PID
+export W R CG RUNS TASKS BERTHS
 unshare -m --propagation private -- bash "$HERE/run.sh" __measure

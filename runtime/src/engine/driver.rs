@@ -613,18 +613,22 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
             .map_err(EngineError::io("duplicating shim.log"))?,
     );
     cmd.stderr(log);
-    // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl to
-    // clear close-on-exec on descriptors this process owns (kept alive by `holds`).
-    unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-            for fd in &raw {
-                let flags = libc::fcntl(*fd, libc::F_GETFD);
-                if flags >= 0 {
-                    libc::fcntl(*fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+    // Without descriptors to pass, no pre_exec hook: std then starts the shim with
+    // posix_spawn (vfork-like) instead of forking the whole daemon.
+    if !raw.is_empty() {
+        // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl to
+        // clear close-on-exec on descriptors this process owns (kept alive by `holds`).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                for fd in &raw {
+                    let flags = libc::fcntl(*fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(*fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                    }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            });
+        }
     }
     let status = tokio::task::spawn_blocking(move || {
         let out = cmd.status();
