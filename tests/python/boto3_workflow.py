@@ -23,6 +23,8 @@ def main():
     with open(seed_path) as f:
         seed = json.load(f)
     seed["containerDefinitions"][0]["image"] = image
+    # busybox httpd as PID 1 ignores SIGTERM: do not wait ECS's 30 s default to stop it.
+    seed["containerDefinitions"][0]["stopTimeout"] = 2
     td = ecs.register_task_definition(**seed)["taskDefinition"]
     assert td["taskDefinitionArn"] == f"{ACCOUNT_ARN}:task-definition/sample-web:1", td
     assert isinstance(td["registeredAt"], datetime.datetime), td
@@ -120,6 +122,36 @@ def main():
     )
     assert isinstance(e, ecs.exceptions.ResourceNotFoundException)
 
+    # StartTask on this host's container instance, with overrides and a published port,
+    # so those shapes are checked too.
+    st = ecs.start_task(
+        taskDefinition="sample-web",
+        containerInstances=[cis["containerInstanceArns"][0]],
+        startedBy="boto3-start",
+        overrides={
+            "cpu": "512",
+            "memory": "256",
+            "containerOverrides": [
+                {"name": "web", "environment": [{"name": "A", "value": "1"}], "cpu": 128, "memory": 64}
+            ],
+        },
+    )
+    assert st["failures"] == [], st
+    web = st["tasks"][0]["taskArn"]
+    ecs.get_waiter("tasks_running").wait(tasks=[web], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    t = ecs.describe_tasks(tasks=[web])["tasks"][0]
+    assert t["cpu"] == "512" and t["memory"] == "256", t
+    assert t["overrides"]["containerOverrides"][0]["environment"] == [{"name": "A", "value": "1"}], t
+    binding = t["containers"][0]["networkBindings"][0]
+    assert binding["containerPort"] == 80 and binding["hostPort"] == 80, t
+    eni = t["attachments"][0]
+    assert eni["type"] == "ElasticNetworkInterface" and eni["status"] == "ATTACHED", eni
+    assert any(d["name"] == "privateIPv4Address" for d in eni["details"]), eni
+    r = ecs.start_task(taskDefinition="sample-web", containerInstances=["0123456789abcdef0123456789abcdef"])
+    assert r["tasks"] == [] and r["failures"][0]["reason"] == "MISSING", r
+    ecs.stop_task(task=web)
+    ecs.get_waiter("tasks_stopped").wait(tasks=[web], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
     # Modeled exceptions map onto boto3's exception classes.
     e = expect_error("ClusterNotFoundException", ecs.list_tasks, cluster="nope")
     assert isinstance(e, ecs.exceptions.ClusterNotFoundException)
@@ -147,7 +179,7 @@ def main():
     except botocore.exceptions.WaiterError as e:
         assert "failure state" in str(e), e
     stopped = ecs.list_tasks(desiredStatus="STOPPED")["taskArns"]
-    assert sorted(stopped) == sorted(arns), stopped
+    assert sorted(stopped) == sorted(arns + [web]), stopped
     for name in ["boto-a", "boto-b", "boto-c"]:
         assert ecs.delete_cluster(cluster=name)["cluster"]["status"] == "INACTIVE"
     ecs.deregister_task_definition(taskDefinition="sleeper:2")
