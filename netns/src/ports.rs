@@ -373,7 +373,10 @@ mod tests {
         drop(client);
         drop(server);
         let hold = hold_host_port(Protocol::Tcp, addr).expect("hold despite TIME_WAIT");
-        assert!(TcpListener::bind(addr).is_err(), "a later server must not get the port");
+        assert!(
+            TcpListener::bind(addr).is_err(),
+            "a later server must not get the port"
+        );
         drop(hold);
     }
 

@@ -111,7 +111,10 @@ impl Fixture {
         let (cgroups, created, v2_dir) = match berth_tests::daemon::daemon_cgroup(&name) {
             Some(dir) => {
                 let path = format!("/{}", dir.strip_prefix("/sys/fs/cgroup").unwrap().display());
-                let own = ProcCgroups { unified: Some(path), ..Default::default() };
+                let own = ProcCgroups {
+                    unified: Some(path),
+                    ..Default::default()
+                };
                 let (cg, created) = BerthCgroups::establish(host, &own, &name, 0).unwrap();
                 (cg, created, Some(dir))
             }
@@ -161,6 +164,7 @@ impl Fixture {
             log_path: self.dir.path().join("logs").join(format!("{name}.log")),
             cgroup_path: self.cgroups.container_path(&self.task_id, name),
             init_process: false,
+            terminal: false,
         };
         tweak(&mut plan, &mut sc);
         struct Dir<'a>(&'a Path);
@@ -226,7 +230,8 @@ impl Fixture {
         assert!(status.success(), "berth shim failed to start: {status}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let stopped = shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped);
+            let stopped =
+                shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped);
             if stopped && !shim::shim_alive(&run_dir) {
                 break;
             }

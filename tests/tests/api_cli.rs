@@ -65,6 +65,8 @@ fn the_seed_definitions_register_and_the_sample_app_runs_waits_and_stops_through
     // The sample web page, on busybox.
     let mut sample = seed("sample-web-busybox.json");
     sample["containerDefinitions"][0]["image"] = json!(image);
+    // busybox httpd as PID 1 ignores SIGTERM: do not wait ECS's 30 s default to stop it.
+    sample["containerDefinitions"][0]["stopTimeout"] = json!(2);
     aws_ok(
         &d,
         &[

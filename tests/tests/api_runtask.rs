@@ -420,3 +420,39 @@ fn run_task_reports_resource_failures_as_ecs_does() {
     stop_and_wait(&d, &[again, task_arns(&v)].concat());
     d.assert_clean();
 }
+
+#[test]
+fn concurrent_retries_with_one_client_token_start_the_tasks_once() {
+    require_e2e!();
+    let (d, image) = setup();
+    d.register(
+        json!({"family": "race", "containerDefinitions": [container("main", &image, "sleep 600")]}),
+    );
+    // A client that timed out and retried while its first call was still being
+    // processed: the calls overlap.
+    for round in 0..3 {
+        let token = format!("race-{round}");
+        let answers: Vec<Vec<String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (d, token) = (&d, token.clone());
+                    s.spawn(move || {
+                        sorted(task_arns(&d.ok(
+                            "RunTask",
+                            json!({"taskDefinition": "race", "count": 2, "clientToken": token}),
+                        )))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for a in &answers {
+            assert_eq!(a, &answers[0], "round {round}: retries got different tasks");
+            assert_eq!(a.len(), 2);
+        }
+    }
+    let all = list(&d, json!({"family": "race"}));
+    assert_eq!(all.len(), 6, "{all:?}");
+    stop_and_wait(&d, &all);
+    d.assert_clean();
+}

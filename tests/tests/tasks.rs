@@ -441,3 +441,39 @@ fn awslogs_group_and_stream_names_find_the_container_log() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("log stream does not exist"));
     d.assert_clean();
 }
+
+#[test]
+fn a_pseudo_terminal_container_writes_to_a_tty_whose_output_is_logged_and_exec_still_works() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut tty = container(
+        "tty",
+        &image,
+        "test -t 1 && echo stdout-is-a-tty; test -t 0 && echo stdin-is-a-tty; echo to-stderr >&2; touch /tmp/up; sleep 600",
+    );
+    tty["pseudoTerminal"] = json!(true);
+    tty["stopTimeout"] = json!(2);
+    tty["healthCheck"] = json!({
+        "command": ["CMD-SHELL", "test -f /tmp/up"],
+        "interval": 5, "timeout": 2, "retries": 3
+    });
+    let mut plain = container("plain", &image, "test -t 1 || echo stdout-is-a-pipe");
+    plain["essential"] = json!(false);
+    let td = d.register(json!({"family": "pty", "containerDefinitions": [tty, plain]}));
+    let id = d.run_task(&td);
+    let t = d.wait_task(&id, Duration::from_secs(60), "tty healthy", |t| {
+        t["containers"][0]["healthStatus"] == "HEALTHY" || t["lastStatus"] == "STOPPED"
+    });
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    let out = logs(&d, &id, "tty");
+    assert!(out.contains("stdout-is-a-tty"), "{out}");
+    assert!(out.contains("stdin-is-a-tty"), "{out}");
+    // One terminal carries both streams, as with `docker run -t`.
+    assert!(out.contains("to-stderr"), "{out}");
+    let out = logs(&d, &id, "plain");
+    assert!(out.contains("stdout-is-a-pipe"), "{out}");
+    d.ok("StopTask", json!({"task": id}));
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["containers"][0]["exitCode"], 137, "{t:#}");
+    d.assert_clean();
+}

@@ -296,6 +296,7 @@ fn prepare_inner(
                 .as_ref()
                 .and_then(|l| l.init_process_enabled)
                 .unwrap_or(false),
+            terminal: c.pseudo_terminal.unwrap_or(false),
         });
     }
 
@@ -420,7 +421,7 @@ fn container_plan(
         pids_limit: Some(engine.config().pids_limit),
         devices,
         mounts: Vec::new(),
-        terminal: false,
+        terminal: c.pseudo_terminal.unwrap_or(false),
     })
 }
 

@@ -73,17 +73,8 @@ impl Engine {
                 .db()
                 .call(move |db| repo::get_run_token(db.conn(), &c, &t, now(), TOKEN_TTL_SECS))
                 .await?;
-            if let Some((hash, ids)) = known {
-                if hash != req.request_hash {
-                    return Err(EngineError::Conflict(format!(
-                        "The clientToken {token} was already used with different parameters"
-                    )));
-                }
-                let (tasks, _) = self.describe_tasks(Some(&cluster), ids, false).await?;
-                return Ok(RunTaskResult {
-                    tasks,
-                    failures: vec![],
-                });
+            if let Some(known) = known {
+                return self.earlier_run(&cluster, &req, known).await;
             }
         }
 
@@ -129,7 +120,7 @@ impl Engine {
         let token = req.client_token.clone();
         let hash = req.request_hash.clone();
         let cluster2 = cluster.clone();
-        let (records, failures) = self
+        let admitted = self
             .db()
             .call(move |db| -> Result<_, DbError> {
                 let tx = db
@@ -139,6 +130,15 @@ impl Engine {
                         context: "starting RunTask".into(),
                         source,
                     })?;
+                // A retry that overlapped the first call passed the check above before
+                // the first call committed: the check that counts is the one inside
+                // this transaction, which the database thread runs alone.
+                if let Some(token) = &token
+                    && let Some(known) =
+                        repo::get_run_token(&tx, &cluster2, token, now(), TOKEN_TTL_SECS)?
+                {
+                    return Ok(Admitted::Earlier(known));
+                }
                 let active = repo::active_tasks(&tx)?;
                 let (mut cpu, mut mem) = host::reserved(&active);
                 let mut records = Vec::new();
@@ -211,9 +211,15 @@ impl Engine {
                     context: "committing RunTask".into(),
                     source,
                 })?;
-                Ok((records, failures))
+                Ok(Admitted::New(records, failures))
             })
             .await?;
+        let (records, failures) = match admitted {
+            Admitted::New(records, failures) => (records, failures),
+            Admitted::Earlier(known) => {
+                return self.earlier_run(&cluster, &req, known).await;
+            }
+        };
         let mut tasks = Vec::new();
         for rec in records {
             tasks.push(rec.task.clone());
@@ -222,10 +228,39 @@ impl Engine {
         Ok(RunTaskResult { tasks, failures })
     }
 
+    /// The answer to a RunTask whose clientToken an earlier call already used: that
+    /// call's tasks, or a conflict when the parameters differ.
+    async fn earlier_run(
+        &self,
+        cluster: &str,
+        req: &RunTaskRequest,
+        (hash, ids): (String, Vec<String>),
+    ) -> Result<RunTaskResult, EngineError> {
+        if hash != req.request_hash {
+            return Err(EngineError::Conflict(format!(
+                "The clientToken {} was already used with different parameters",
+                req.client_token.as_deref().unwrap_or_default()
+            )));
+        }
+        let (tasks, _) = self.describe_tasks(Some(cluster), ids, false).await?;
+        Ok(RunTaskResult {
+            tasks,
+            failures: vec![],
+        })
+    }
+
     /// The scope task-definition ARNs are minted in.
     pub fn taskdef_scope(&self) -> taskdef::registry::ArnScope {
         taskdef::registry::ArnScope::new(&self.arn().region, &self.arn().account)
     }
+}
+
+/// What RunTask's admission transaction decided.
+enum Admitted {
+    /// New task records, and the tasks that did not fit.
+    New(Vec<TaskRecord>, Vec<Failure>),
+    /// An earlier call with the same clientToken: its request hash and task ids.
+    Earlier((String, Vec<String>)),
 }
 
 /// A container's name, image, cpu, memory and memoryReservation, as the task record
@@ -345,7 +380,11 @@ impl TaskPlan {
                         return None;
                     }
                     let group = lc.options.get("awslogs-group")?.clone();
-                    Some((c.name.clone().unwrap_or_default(), group, lc.options.get("awslogs-stream-prefix").cloned()))
+                    Some((
+                        c.name.clone().unwrap_or_default(),
+                        group,
+                        lc.options.get("awslogs-stream-prefix").cloned(),
+                    ))
                 })
                 .collect(),
             containers: def
@@ -454,7 +493,13 @@ impl TaskPlan {
                             Some(p) => format!("{p}/{name}/{id}"),
                             None => id.clone(),
                         };
-                        (name.clone(), LogStreamName { group: group.clone(), stream })
+                        (
+                            name.clone(),
+                            LogStreamName {
+                                group: group.clone(),
+                                stream,
+                            },
+                        )
                     })
                     .collect(),
                 ..Default::default()

@@ -10,22 +10,40 @@ use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::init::BerthExecutor;
+use super::sys;
 use super::types::ShimContainer;
 
-/// Creates and starts the container; returns its init pid on the host. The error is
-/// the message ECS users see after `CannotStartContainerError: `.
+/// A started container.
+pub(crate) struct Started {
+    /// The init process's pid on the host.
+    pub pid: u32,
+    /// The pty master of a `pseudoTerminal` container: its output (stdout and stderr
+    /// together, as with `docker run -t`) is read from here, not from the pipes.
+    pub console: Option<OwnedFd>,
+}
+
+/// Creates and starts the container. The error is the message ECS users see after
+/// `CannotStartContainerError: `.
 pub(crate) fn create_and_start(
     c: &ShimContainer,
     state_root: &Path,
     stdout: OwnedFd,
     stderr: OwnedFd,
-) -> Result<u32, String> {
+) -> Result<Started, String> {
     // A container of the same id left by an earlier, interrupted attempt would make
     // the build fail with "container exists".
     delete(c, state_root);
+    let console = if c.terminal {
+        let (listener, path) = sys::console_listener(&c.bundle)
+            .map_err(|e| format!("creating the console socket: {e}"))?;
+        Some((listener, path))
+    } else {
+        None
+    };
     let mut container = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(describe)?
+        .with_console_socket(console.as_ref().map(|(_, path)| path.clone()))
         .with_stdout(stdout)
         .with_stderr(stderr)
         .with_executor(BerthExecutor {
@@ -39,11 +57,29 @@ pub(crate) fn create_and_start(
         .build()
         .map_err(describe)?;
     let pid = container.pid().map(|p| p.as_raw() as u32);
+    let master = match &console {
+        Some((listener, path)) => {
+            let received = sys::receive_console(listener);
+            let _ = std::fs::remove_file(path);
+            match received {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    let _ = container.delete(true);
+                    return Err(format!("receiving the container's terminal: {e}"));
+                }
+            }
+        }
+        None => None,
+    };
     if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(describe(e));
     }
-    pid.ok_or_else(|| "the runtime reported no pid for the container".to_owned())
+    let pid = pid.ok_or_else(|| "the runtime reported no pid for the container".to_owned())?;
+    Ok(Started {
+        pid,
+        console: master,
+    })
 }
 
 /// Kills every process of the container (SIGKILL to its whole cgroup).

@@ -268,6 +268,7 @@ mod tests {
             log_path: "/l".into(),
             cgroup_path: "/c".into(),
             init_process: false,
+            terminal: false,
         }
     }
 

@@ -269,6 +269,17 @@ impl Supervisor {
                     fd,
                 });
             }
+            let started = started.map(|s| {
+                if let Some(fd) = s.console {
+                    let _ = sys::set_nonblocking(&fd);
+                    self.pipes.push(Pipe {
+                        container: i,
+                        source: PipeSource::Log(Stream::Stdout),
+                        fd,
+                    });
+                }
+                s.pid
+            });
             started.map_err(|msg| {
                 // The runtime's own account of what failed inside the new container is
                 // written to the container's stderr before the workload ever runs.
@@ -621,6 +632,12 @@ impl Supervisor {
                         }
                     },
                     Err(nix::errno::Errno::EINTR) => continue,
+                    // A pty master reads EIO once every slave end is closed: its
+                    // end of file.
+                    Err(nix::errno::Errno::EIO) => {
+                        closed.push(pi);
+                        break;
+                    }
                     Err(_) => break, // EAGAIN: nothing more now
                 }
             }

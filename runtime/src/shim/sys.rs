@@ -171,3 +171,59 @@ fn holder_main() -> ! {
         }
     }
 }
+
+/// A listening unix socket for one container's console (`process.terminal`). It is
+/// bound under `dir` by a relative name, so a deep bundle path does not overflow
+/// `sun_path`; libcontainer connects to it and sends the pty master.
+pub(crate) fn console_listener(
+    dir: &std::path::Path,
+) -> std::io::Result<(std::os::unix::net::UnixListener, std::path::PathBuf)> {
+    const NAME: &str = "console.sock";
+    let path = dir.join(NAME);
+    let _ = std::fs::remove_file(&path);
+    // The shim is single-threaded, so changing its working directory for the bind
+    // affects nothing else.
+    let previous = std::env::current_dir()?;
+    std::env::set_current_dir(dir)?;
+    let bound = std::os::unix::net::UnixListener::bind(NAME);
+    let _ = std::env::set_current_dir(previous);
+    let listener = bound?;
+    listener.set_nonblocking(true)?;
+    Ok((listener, path))
+}
+
+/// Receives the pty master that a container's init sent on the console socket. The
+/// sender has already written it by the time libcontainer's create returns (the init
+/// sets up its console before it reports ready), so nothing here waits.
+pub(crate) fn receive_console(
+    listener: &std::os::unix::net::UnixListener,
+) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let (conn, _) = listener.accept()?;
+    let mut name = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            for extra in &fds[1..] {
+                let _ = nix::unistd::close(*extra);
+            }
+            // SAFETY: SCM_RIGHTS just installed `fd` in this process and nothing
+            // else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Err(std::io::Error::other(
+        "the container sent no terminal on its console socket",
+    ))
+}

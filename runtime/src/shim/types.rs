@@ -89,6 +89,9 @@ pub struct ShimContainer {
     /// Run a minimal init as PID 1 (`linuxParameters.initProcessEnabled`).
     #[serde(default)]
     pub init_process: bool,
+    /// `pseudoTerminal`: the container's stdio is a pty whose output is logged.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// `dependsOn[]`.

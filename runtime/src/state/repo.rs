@@ -236,8 +236,14 @@ pub fn prune_stopped(conn: &Connection, before: f64) -> Result<Vec<String>, DbEr
 }
 
 /// The (task id, container) whose awslogs stream is `group`/`stream`.
-pub fn find_log_stream(conn: &Connection, group: &str, stream: &str) -> Result<Option<(String, String)>, DbError> {
-    let mut stmt = conn.prepare("SELECT doc FROM tasks ORDER BY created_at DESC").context("reading tasks")?;
+pub fn find_log_stream(
+    conn: &Connection,
+    group: &str,
+    stream: &str,
+) -> Result<Option<(String, String)>, DbError> {
+    let mut stmt = conn
+        .prepare("SELECT doc FROM tasks ORDER BY created_at DESC")
+        .context("reading tasks")?;
     let docs: Vec<String> = stmt
         .query_map([], |r| r.get(0))
         .context("reading tasks")?
