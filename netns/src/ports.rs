@@ -1,7 +1,8 @@
 //! Port mappings: validation in ECS's words, host-port choice, and the sockets that hold
 //! published host ports.
 //!
-//! A published port is *held* by a bound, never-listening socket on the publish address for
+//! A published port is *held* by a bound socket that never accepts (TCP: listening with
+//! backlog 0, see `sys::bind_port_hold`) on the publish address for
 //! as long as the task runs. The hold does two things: binding it is the check that no host
 //! process (or other task) has the port, and keeping it open stops any host process from
 //! binding the port later and silently losing its traffic to our DNAT. The holds are plain
@@ -233,7 +234,7 @@ pub struct PortHold {
     pub protocol: Protocol,
     /// The publish address and the host port.
     pub addr: SocketAddrV4,
-    /// The bound, non-listening socket; the port is free again once every copy is closed.
+    /// The bound socket that never accepts; the port is free again once every copy is closed.
     pub fd: OwnedFd,
 }
 

@@ -66,9 +66,9 @@ pub(crate) fn set_recv_timeout(fd: impl AsFd, timeout: Duration) -> io::Result<(
     socket::setsockopt(&fd, sockopt::ReceiveTimeout, &tv).map_err(io::Error::from)
 }
 
-/// Creates a socket of `protocol` bound to `addr` and never listening: while it is open, no
-/// other socket on this host can bind the same port (we set neither `SO_REUSEADDR` nor
-/// `SO_REUSEPORT`, which is what makes the hold exclusive), and nothing answers on it.
+/// Creates a socket of `protocol` bound to `addr` that never accepts: while it is open, no
+/// other socket on this host can bind the same port, and nothing answers on it. UDP: bound
+/// without `SO_REUSEADDR`/`SO_REUSEPORT`, which makes the hold exclusive. TCP: see below.
 pub(crate) fn bind_port_hold(protocol: Protocol, addr: SocketAddrV4) -> io::Result<OwnedFd> {
     let ty = match protocol {
         Protocol::Tcp => SockType::Stream,

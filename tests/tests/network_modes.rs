@@ -424,3 +424,58 @@ fn port_recorded(d: &Daemon, port: u16) -> bool {
         .lines()
         .any(|l| l.contains(&format!("|{port}|")))
 }
+
+#[test]
+fn container_port_ranges_are_published_port_by_port() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    // awsvpc: every port of the range on itself.
+    let td = d.register(json!({"family": "bF-range", "networkMode": "awsvpc", "containerDefinitions": [{
+        "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+        "command": ["mkdir -p /a /b && echo first > /a/index.html && echo last > /b/index.html && httpd -p 8090 -h /a && exec httpd -f -p 8092 -h /b"],
+        "portMappings": [{"containerPortRange": "8090-8092"}]
+    }]}));
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    assert_eq!(
+        bindings(&t["containers"][0]),
+        (8090..=8092)
+            .map(|p| (p, p, "tcp".to_owned()))
+            .collect::<Vec<_>>(),
+        "{t:#}"
+    );
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8090/").trim(),
+        "first"
+    );
+    assert_eq!(
+        fetch_until(&d.host, "http://127.0.0.1:8092/").trim(),
+        "last"
+    );
+    stop(&d, &id);
+
+    // bridge: each port of the range on its own dynamic host port.
+    let td = d.register(
+        json!({"family": "bF-range-bridge", "networkMode": "bridge", "containerDefinitions": [{
+            "name": "web", "image": image, "memory": 32, "entryPoint": ["sh", "-c"],
+            "command": [httpd_cmd(8091, "middle")],
+            "portMappings": [{"containerPortRange": "8090-8091"}]
+        }]}),
+    );
+    let id = d.run_task(&td);
+    let t = d.wait_running(&id);
+    let b = bindings(&t["containers"][0]);
+    assert_eq!(
+        b.iter().map(|b| b.0).collect::<Vec<_>>(),
+        [8090, 8091],
+        "{t:#}"
+    );
+    assert!(b.iter().all(|b| b.1 >= 49153), "{t:#}");
+    assert_ne!(b[0].1, b[1].1);
+    assert_eq!(
+        fetch_until(&d.host, &format!("http://127.0.0.1:{}/", b[1].1)).trim(),
+        "middle"
+    );
+    stop(&d, &id);
+    d.assert_clean();
+}

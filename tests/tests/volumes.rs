@@ -395,7 +395,9 @@ fn volumes_from_replays_mounts_through_chains_and_honours_read_only() {
     let mut last = container(
         "last",
         &image,
-        "while [ ! -f /data/f ]; do sleep 0.1; done; cat /data/f; cat /cfg/c; touch /data/x 2>&1 || echo last-ro",
+        // middle writes /cfg/c after it sees /data/f: wait for it (bounded, so a missing
+        // chained mount fails the assertion below instead of hanging).
+        "while [ ! -f /data/f ]; do sleep 0.1; done; i=0; while [ ! -f /cfg/c ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; cat /data/f; cat /cfg/c; touch /data/x 2>&1 || echo last-ro",
     );
     last["essential"] = json!(false);
     last["volumesFrom"] = json!([{"sourceContainer": "middle"}]);

@@ -13,7 +13,7 @@ use berth_netns::{
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::netplan::{self, HostPortPlan, host_port_plan};
+use super::netplan::{self, HostPortPlan, host_port_plans};
 use super::provision::{self, PrepareInput};
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
@@ -400,21 +400,23 @@ async fn setup_network(
     let mapping = |c: &crate::taskdef::ContainerDefinition| -> Vec<PortMappingRequest> {
         c.port_mappings
             .iter()
-            .filter_map(|pm| {
-                let (container_port, host_port) = host_port_plan(def, mode, pm)?;
-                Some(PortMappingRequest {
-                    container_name: c.name.clone().unwrap_or_default(),
-                    container_port,
-                    host_port: match host_port {
-                        HostPortPlan::Fixed(p) => Some(p),
-                        HostPortPlan::Dynamic => None,
+            .flat_map(|pm| {
+                let protocol = if pm.protocol().as_str() == "udp" {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                };
+                host_port_plans(def, mode, pm).into_iter().map(
+                    move |(container_port, host_port)| PortMappingRequest {
+                        container_name: c.name.clone().unwrap_or_default(),
+                        container_port,
+                        host_port: match host_port {
+                            HostPortPlan::Fixed(p) => Some(p),
+                            HostPortPlan::Dynamic => None,
+                        },
+                        protocol,
                     },
-                    protocol: if pm.protocol().as_str() == "udp" {
-                        Protocol::Udp
-                    } else {
-                        Protocol::Tcp
-                    },
-                })
+                )
             })
             .collect()
     };
@@ -946,6 +948,11 @@ pub(crate) async fn request_stop(
         }
         if rec.task.last_status != st::STOPPED && rec.task.desired_status != "STOPPED" {
             rec.task.desired_status = "STOPPED".into();
+            // ECS's first step in stopping a running task, before its containers get
+            // their stop signal.
+            if rec.task.last_status == st::RUNNING {
+                status::advance(rec, st::DEACTIVATING);
+            }
             rec.task.version += 1;
             if rec.task.stopped_reason.is_none() && !rec.runtime.shim_started {
                 rec.task.stop_code = Some("UserInitiated".into());

@@ -22,7 +22,7 @@ use rusqlite::Connection;
 
 use crate::db::DbError;
 use crate::state::repo::{self, HostPort};
-use crate::taskdef::{PortMapping, ValidatedTaskDefinition, ValidationError};
+use crate::taskdef::{PortMapping, ValidatedTaskDefinition, ValidationError, parse_port_range};
 
 /// Where a mapping is published on the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +33,43 @@ pub(crate) enum HostPortPlan {
     Dynamic,
 }
 
-/// The container port of a mapping and where it is published; `None` for what is not
-/// published (none mode; `containerPortRange` mappings).
-pub(crate) fn host_port_plan(
+/// The container ports of a mapping and where each is published on the host: the one
+/// `containerPort`, or every port of a `containerPortRange` — in awsvpc mode each on
+/// itself (ECS's rule), under bridge rules each on a dynamic host port; nothing in none
+/// mode.
+pub(crate) fn host_port_plans(
+    def: &ValidatedTaskDefinition,
+    mode: NetworkMode,
+    pm: &PortMapping,
+) -> Vec<(NonZeroU16, HostPortPlan)> {
+    let Some(range) = pm.container_port_range.as_deref() else {
+        return host_port_plan(def, mode, pm).into_iter().collect();
+    };
+    let Some((first, last)) = parse_port_range(range) else {
+        return Vec::new(); // validation refused it
+    };
+    let dynamic = match mode {
+        NetworkMode::None => return Vec::new(),
+        NetworkMode::Bridge => true,
+        NetworkMode::Awsvpc => def.definition().network_mode.is_none(),
+        NetworkMode::Host => false,
+    };
+    (first..=last)
+        .filter_map(NonZeroU16::new)
+        .map(|p| {
+            let plan = if dynamic {
+                HostPortPlan::Dynamic
+            } else {
+                HostPortPlan::Fixed(p)
+            };
+            (p, plan)
+        })
+        .collect()
+}
+
+/// The container port of a `containerPort` mapping and where it is published; `None`
+/// in none mode.
+fn host_port_plan(
     def: &ValidatedTaskDefinition,
     mode: NetworkMode,
     pm: &PortMapping,
@@ -151,19 +185,23 @@ mod tests {
         crate::taskdef::validate(serde_json::from_value(v).unwrap()).unwrap()
     }
 
-    fn plans(v: serde_json::Value, mode: NetworkMode) -> Vec<Option<(u16, Option<u16>)>> {
+    /// Per mapping: `(container port, fixed host port)` for each port it publishes.
+    fn plans(v: serde_json::Value, mode: NetworkMode) -> Vec<Vec<(u16, Option<u16>)>> {
         let d = def(v);
         d.containers()[0]
             .port_mappings
             .iter()
             .map(|pm| {
-                host_port_plan(&d, mode, pm).map(|(c, p)| {
-                    let h = match p {
-                        HostPortPlan::Fixed(h) => Some(h.get()),
-                        HostPortPlan::Dynamic => None,
-                    };
-                    (c.get(), h)
-                })
+                host_port_plans(&d, mode, pm)
+                    .into_iter()
+                    .map(|(c, p)| {
+                        let h = match p {
+                            HostPortPlan::Fixed(h) => Some(h.get()),
+                            HostPortPlan::Dynamic => None,
+                        };
+                        (c.get(), h)
+                    })
+                    .collect()
             })
             .collect()
     }
@@ -188,34 +226,56 @@ mod tests {
             {"containerPort": 80}, {"containerPort": 81, "hostPort": 0},
             {"containerPort": 82, "hostPort": 82}
         ]);
+        let dynamic_range = vec![(9000, None), (9001, None)];
         assert_eq!(
             plans(task(Some("bridge"), m.clone()), NetworkMode::Bridge),
             [
-                Some((80, None)),
-                Some((81, None)),
-                Some((82, Some(8082))),
-                None
+                vec![(80, None)],
+                vec![(81, None)],
+                vec![(82, Some(8082))],
+                dynamic_range.clone()
             ]
         );
         for mode in ["awsvpc", "host"] {
             assert_eq!(
                 plans(task(Some(mode), m_static.clone()), mode.parse().unwrap()),
                 [
-                    Some((80, Some(80))),
-                    Some((81, Some(81))),
-                    Some((82, Some(82)))
+                    vec![(80, Some(80))],
+                    vec![(81, Some(81))],
+                    vec![(82, Some(82))]
                 ]
             );
         }
+        // awsvpc publishes every port of a range on itself.
+        assert_eq!(
+            plans(
+                task(
+                    Some("awsvpc"),
+                    serde_json::json!([{"containerPortRange": "9000-9002"}])
+                ),
+                NetworkMode::Awsvpc
+            ),
+            [vec![
+                (9000, Some(9000)),
+                (9001, Some(9001)),
+                (9002, Some(9002))
+            ]]
+        );
         // Without networkMode: bridge rules, one namespace per task.
         assert_eq!(
-            plans(task(None, m), NetworkMode::Awsvpc),
+            plans(task(None, m.clone()), NetworkMode::Awsvpc),
             [
-                Some((80, Some(80))),
-                Some((81, None)),
-                Some((82, Some(8082))),
-                None
+                vec![(80, Some(80))],
+                vec![(81, None)],
+                vec![(82, Some(8082))],
+                dynamic_range
             ]
+        );
+        // none mode publishes nothing.
+        assert!(
+            plans(task(None, m), NetworkMode::None)
+                .iter()
+                .all(Vec::is_empty)
         );
     }
 

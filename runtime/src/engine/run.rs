@@ -309,9 +309,10 @@ impl TaskPlan {
         for c in def.containers() {
             for pm in &c.port_mappings {
                 let protocol = pm.protocol().as_str().to_owned();
-                if let Some((_, netplan::HostPortPlan::Fixed(port))) =
-                    netplan::host_port_plan(def, mode, pm)
-                {
+                for (_, plan) in netplan::host_port_plans(def, mode, pm) {
+                    let netplan::HostPortPlan::Fixed(port) = plan else {
+                        continue;
+                    };
                     let port = port.get();
                     let bind_ip = if mode == NetworkMode::Host {
                         "0.0.0.0".to_owned()
@@ -320,7 +321,7 @@ impl TaskPlan {
                     };
                     fixed_ports.push(HostPort {
                         bind_ip,
-                        protocol,
+                        protocol: protocol.clone(),
                         port,
                     });
                 }

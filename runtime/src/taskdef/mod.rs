@@ -52,6 +52,7 @@ pub use model::*;
 pub use overrides::{
     ContainerOverride, InferenceAcceleratorOverride, TaskOverride, apply_overrides,
 };
+pub(crate) use validate::parse_port_range;
 pub use validate::{ValidatedTaskDefinition, ValidationError, validate};
 
 /// The ECS exception an error maps to on the API (`__type` of the error body).

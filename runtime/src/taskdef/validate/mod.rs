@@ -9,6 +9,7 @@
 mod container;
 mod graph;
 mod ports;
+pub(crate) use ports::parse_port_range;
 mod volumes;
 
 #[cfg(test)]
