@@ -612,3 +612,32 @@ fn an_image_healthcheck_is_used_only_when_asked() {
     d.wait_stopped(&id, WAIT);
     d.assert_clean();
 }
+
+#[test]
+fn health_checks_run_as_the_container_user_in_its_working_directory() {
+    require_e2e!();
+    let (d, image) = setup();
+    let mut app = container("app", &image, "sleep 600");
+    app["user"] = json!("nobody");
+    app["workingDirectory"] = json!("/tmp");
+    app["healthCheck"] = json!({
+        "command": ["CMD-SHELL", "echo as=$(id -u):$(id -g) in=$(pwd) greeting=$GREETING"],
+        "interval": 5
+    });
+    app["environment"] = json!([{"name": "GREETING", "value": "hi"}]);
+    let td = d.register(json!({"family": "healthuser", "containerDefinitions": [app]}));
+    let id = d.run_task(&td);
+    let t = d.wait_task(&id, WAIT, "checked", |t| {
+        named(t, "app")["healthStatus"] != "UNKNOWN" || t["lastStatus"] == "STOPPED"
+    });
+    let app = named(&t, "app");
+    assert_eq!(app["healthStatus"], "HEALTHY", "{app:#}");
+    assert_eq!(
+        app["berthHealth"]["output"].as_str().map(str::trim),
+        Some("as=65534:65534 in=/tmp greeting=hi"),
+        "{app:#}"
+    );
+    d.kill_task(&id);
+    d.wait_stopped(&id, WAIT);
+    d.assert_clean();
+}

@@ -109,9 +109,9 @@ pub(crate) fn delete(c: &ShimContainer, state_root: &Path) {
     }
 }
 
-/// Runs `argv` inside the running container (its namespaces, cgroup, user and
-/// environment) with stdout and stderr to `output`; returns the process's pid, a child
-/// of the shim.
+/// Runs `argv` inside the running container (its namespaces, cgroup, user, groups,
+/// working directory and environment, as `docker exec` and Docker's health checks do)
+/// with stdout and stderr to `output`; returns the process's pid, a child of the shim.
 pub(crate) fn exec(
     c: &ShimContainer,
     state_root: &Path,
@@ -119,6 +119,13 @@ pub(crate) fn exec(
     output: OwnedFd,
 ) -> Result<u32, String> {
     let out2 = output.try_clone().map_err(|e| e.to_string())?;
+    // libcontainer's tenant runs as root in `/` unless told otherwise: the container's
+    // own process settings are in its bundle.
+    let spec = oci_spec::runtime::Spec::load(c.bundle.join("config.json"))
+        .map_err(|e| format!("reading the container's config.json: {e}"))?;
+    let process = spec.process().as_ref();
+    let user = process.map(|p| p.user());
+    let cwd = process.map(|p| p.cwd().clone()).filter(|d| d.is_absolute());
     let pid = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(describe)?
@@ -126,6 +133,13 @@ pub(crate) fn exec(
         .with_stderr(out2)
         .with_executor(BerthExecutor { init: false })
         .as_tenant()
+        .with_user(user.map(|u| u.uid()))
+        .with_group(user.map(|u| u.gid()))
+        .with_additional_gids(
+            user.and_then(|u| u.additional_gids().clone())
+                .unwrap_or_default(),
+        )
+        .with_cwd(cwd)
         .with_container_args(argv.to_vec())
         .with_detach(true)
         .build()
