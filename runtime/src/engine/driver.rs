@@ -7,23 +7,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_netns::{
-    EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest,
-};
+use berth_netns::{NetworkMode, TaskNetwork};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::netplan::{self, HostPortPlan, host_port_plans};
 use super::provision::{self, PrepareInput};
+use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
 use crate::db::DbError;
 use crate::images::Progress;
 use crate::shim::{self, ControlReply, ControlRequest, RunStatus, ShimState};
-use crate::state::model::{
-    KeyValuePair, NetworkBinding, NetworkInterface, Task, TaskRecord, status as st,
-};
-use crate::state::repo::{self, HostPort};
+use crate::state::model::{Task, TaskRecord, status as st};
+use crate::state::repo;
 
 /// Where a driver starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,219 +375,6 @@ async fn provision_task(
     .await?;
     steps.done("task.json written, shim start recorded");
     Ok(Some(holds))
-}
-
-async fn setup_network(
-    engine: &Engine,
-    rec: &TaskRecord,
-    mode: NetworkMode,
-    def: &crate::taskdef::ValidatedTaskDefinition,
-) -> Result<(Option<TaskNetwork>, Vec<OwnedFd>), String> {
-    let id = rec.id.clone();
-    let addresses = engine
-        .db()
-        .call({
-            let id = id.clone();
-            move |db| repo::task_addresses(db.conn(), &id)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let netns_path = engine.config().paths.netns_dir().join(&id);
-    let mapping = |c: &crate::taskdef::ContainerDefinition| -> Vec<PortMappingRequest> {
-        c.port_mappings
-            .iter()
-            .flat_map(|pm| {
-                let protocol = if pm.protocol().as_str() == "udp" {
-                    Protocol::Udp
-                } else {
-                    Protocol::Tcp
-                };
-                host_port_plans(def, mode, pm).into_iter().map(
-                    move |(container_port, host_port)| PortMappingRequest {
-                        container_name: c.name.clone().unwrap_or_default(),
-                        container_port,
-                        host_port: match host_port {
-                            HostPortPlan::Fixed(p) => Some(p),
-                            HostPortPlan::Dynamic => None,
-                        },
-                        protocol,
-                    },
-                )
-            })
-            .collect()
-    };
-    // The request's mode: the task's, except for a definition without networkMode whose
-    // mappings need bridge publishing (see `netplan`): one bridge endpoint for the
-    // whole task is the same namespace, veth and address as awsvpc's, with its ports
-    // published hostPort → containerPort.
-    let mut request_mode = mode;
-    let mut endpoints = match mode {
-        NetworkMode::Awsvpc | NetworkMode::None => {
-            let port_mappings: Vec<PortMappingRequest> =
-                def.containers().iter().flat_map(mapping).collect();
-            if port_mappings
-                .iter()
-                .any(|m| m.host_port != Some(m.container_port))
-            {
-                request_mode = NetworkMode::Bridge;
-            }
-            vec![EndpointRequest {
-                name: "task".into(),
-                netns_path: Some(netns_path),
-                address: if mode == NetworkMode::Awsvpc {
-                    addresses.first().copied()
-                } else {
-                    None
-                },
-                port_mappings,
-            }]
-        }
-        NetworkMode::Bridge => def
-            .containers()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| EndpointRequest {
-                name: c.name.clone().unwrap_or_default(),
-                netns_path: Some(engine.config().paths.netns_dir().join(format!("{id}-{i}"))),
-                address: addresses.get(i).copied(),
-                port_mappings: mapping(c),
-            })
-            .collect(),
-        NetworkMode::Host => def
-            .containers()
-            .iter()
-            .map(|c| EndpointRequest {
-                name: c.name.clone().unwrap_or_default(),
-                netns_path: None,
-                address: None,
-                port_mappings: mapping(c),
-            })
-            .collect(),
-    };
-    let dynamic: Vec<&mut PortMappingRequest> = endpoints
-        .iter_mut()
-        .flat_map(|e| e.port_mappings.iter_mut())
-        .filter(|m| m.host_port.is_none() && request_mode == NetworkMode::Bridge)
-        .collect();
-    if !dynamic.is_empty() {
-        let wanted: Vec<Protocol> = dynamic.iter().map(|m| m.protocol).collect();
-        let publish = engine.config().network.publish_address;
-        let tid = id.clone();
-        let ports = engine
-            .db()
-            .call(move |db| netplan::reserve_dynamic_ports(db.conn(), &tid, publish, &wanted))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| {
-                format!("ResourceInitializationError: failed to configure the task's network: {e}")
-            })?;
-        for (m, port) in dynamic.into_iter().zip(ports) {
-            m.host_port = Some(port);
-        }
-    }
-    let req = TaskNetworkRequest {
-        task_id: id.clone(),
-        mode: request_mode,
-        endpoints,
-    };
-    let net = engine.inner().net.clone();
-    let setup = tokio::task::spawn_blocking(move || net.setup_task(&req))
-        .await
-        .expect("network thread")
-        .map_err(|e| {
-            format!(
-                "ResourceInitializationError: failed to configure the task's network: {}",
-                crate::engine::chain(&e)
-            )
-        })?;
-    let network = setup.network.clone();
-    let holds: Vec<OwnedFd> = setup.port_holds.into_iter().map(|h| h.fd).collect();
-
-    // Record the network and the ports actually published (dynamic ones included).
-    let ports: Vec<HostPort> = network
-        .bindings()
-        .filter(|b| b.target.is_some())
-        .map(|b| HostPort {
-            bind_ip: b.bind_ip.to_string(),
-            protocol: b.protocol.as_str().to_owned(),
-            port: b.host_port,
-        })
-        .collect();
-    let net_json = serde_json::to_value(&network).map_err(|e| e.to_string())?;
-    let net2 = network.clone();
-    let saved = engine
-        .db()
-        .call(move |db| {
-            let Some(mut rec) = repo::get_task(db.conn(), &id)? else {
-                return Ok::<_, DbError>(());
-            };
-            let _ = repo::reserve_host_ports(db.conn(), &id, &ports)?;
-            rec.runtime.network = Some(net_json);
-            apply_network(&mut rec, &net2);
-            rec.task.version += 1;
-            repo::update_task(db.conn(), &rec)
-        })
-        .await;
-    if let Err(e) = saved {
-        let net = engine.inner().net.clone();
-        let _ = tokio::task::spawn_blocking(move || net.teardown_task(&network)).await;
-        return Err(e.to_string());
-    }
-    Ok((Some(setup.network), holds))
-}
-
-/// Shows the network on the ECS task: the ENI attachment, container interfaces and
-/// network bindings.
-fn apply_network(rec: &mut TaskRecord, net: &TaskNetwork) {
-    for c in &mut rec.task.containers {
-        c.network_bindings = net
-            .bindings()
-            .filter(|b| b.container_name == c.name)
-            .map(|b| NetworkBinding {
-                bind_ip: b.bind_ip.to_string(),
-                container_port: b.container_port,
-                host_port: b.host_port,
-                protocol: b.protocol.as_str().to_owned(),
-            })
-            .collect();
-        let iface = net
-            .endpoints
-            .iter()
-            .find(|e| e.name == c.name || e.name == "task")
-            .and_then(|e| e.interface.as_ref());
-        c.network_interfaces = iface
-            .map(|i| {
-                vec![NetworkInterface {
-                    attachment_id: i.attachment_id.clone(),
-                    private_ipv4_address: i.private_ipv4_address.to_string(),
-                }]
-            })
-            .unwrap_or_default();
-    }
-    if let (Some(att), Some(iface)) = (
-        rec.task
-            .attachments
-            .iter_mut()
-            .find(|a| a.kind == "ElasticNetworkInterface"),
-        net.endpoints.first().and_then(|e| e.interface.as_ref()),
-    ) {
-        att.id = iface.attachment_id.clone();
-        att.status = "ATTACHED".into();
-        let kv = |n: &str, v: String| KeyValuePair {
-            name: n.into(),
-            value: v,
-        };
-        att.details = vec![
-            kv("subnetId", iface.subnet_id.clone()),
-            kv("networkInterfaceId", iface.network_interface_id.clone()),
-            kv("macAddress", iface.mac_address.clone()),
-            kv(
-                "privateDnsName",
-                berth_netns::files::default_hostname(iface.private_ipv4_address),
-            ),
-            kv("privateIPv4Address", iface.private_ipv4_address.to_string()),
-        ];
-    }
 }
 
 /// Starts `berth shim <run-dir>` detached: it forks away at once, so it is never the

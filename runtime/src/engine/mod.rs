@@ -33,6 +33,7 @@ mod reconcile;
 mod run;
 pub mod status;
 mod sys;
+mod task_network;
 mod volumes;
 
 use std::collections::HashMap;
