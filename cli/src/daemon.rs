@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::api::{self, Transport, sigv4::Credentials};
+use crate::metadata;
 
 /// Daemon settings, resolved from flags, environment and the config file.
 #[derive(Debug, Clone)]
@@ -201,6 +202,7 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("--subnet {s:?}: {e}"))?;
     }
     cfg.images.registry.insecure_registries = settings.insecure_registries.clone();
+    cfg.metadata_port = Some(metadata::METADATA_PORT);
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| anyhow::anyhow!("{}", berth_runtime::engine::chain(&e)))?;
@@ -240,6 +242,8 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
         "berth daemon ready"
     );
 
+    let metadata_servers = metadata::start(&engine, engine.bridge_gateway());
+
     let graceful = GracefulShutdown::new();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
@@ -272,6 +276,9 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
     tracing::info!("shutting down; tasks keep running under their shims");
     drop(unix);
     drop(tcp);
+    for server in metadata_servers {
+        server.abort();
+    }
     let _ = std::fs::remove_file(&socket);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     engine.shutdown().await;

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod config;
 mod daemon;
+mod metadata;
 mod shim_cmd;
 
 use std::path::PathBuf;

@@ -479,3 +479,81 @@ fn container_port_ranges_are_published_port_by_port() {
     stop(&d, &id);
     d.assert_clean();
 }
+
+/// The JSON a container printed on the log line starting with `prefix`.
+fn printed_json(out: &str, prefix: &str) -> Value {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in: {out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+#[test]
+fn containers_read_their_task_metadata_from_the_v4_endpoint() {
+    require_e2e!();
+    let (d, image) = setup(Daemon::start());
+    let read = "echo URI=$ECS_CONTAINER_METADATA_URI_V4; echo EXEC=$AWS_EXECUTION_ENV; \
+        echo C=$(wget -q -O - $ECS_CONTAINER_METADATA_URI_V4); \
+        echo T=$(wget -q -O - $ECS_CONTAINER_METADATA_URI_V4/task); \
+        wget -q -O - ${ECS_CONTAINER_METADATA_URI_V4%-*}-00000000 || echo GUESS-REFUSED; \
+        echo DONE; exec sleep 600";
+    for mode in ["awsvpc", "host"] {
+        let mut app = container("app", &image, read);
+        app["dockerLabels"] = json!({"team": "edge"});
+        app["cpu"] = json!(256);
+        app["logConfiguration"] = json!({"logDriver": "awslogs",
+            "options": {"awslogs-group": "g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "p"}});
+        let td = d.register(json!({"family": format!("bF-meta-{mode}"), "networkMode": mode,
+            "cpu": "512", "memory": "256", "containerDefinitions": [app, container("side", &image, "sleep 600")]}));
+        let id = d.run_task(&td);
+        let t = d.wait_running(&id);
+        let out = wait_log(&d, &id, "app", "DONE");
+        assert!(out.contains("EXEC=AWS_ECS_EC2"), "{out}");
+        assert!(out.contains("GUESS-REFUSED"), "{out}");
+        let c = printed_json(&out, "C=");
+        assert_eq!(c["Name"], "app", "{c:#}");
+        // Read at once, the container may still show as PENDING; by now it runs.
+        let uri = out
+            .lines()
+            .find_map(|l| l.strip_prefix("URI="))
+            .unwrap()
+            .to_owned();
+        let now: Value = serde_json::from_str(&fetch_until(&d.host, &uri)).unwrap();
+        assert_eq!(now["KnownStatus"], "RUNNING", "{now:#}");
+        assert_eq!(now["DockerId"], c["DockerId"]);
+        assert_eq!(c["Type"], "NORMAL");
+        assert_eq!(c["Limits"]["CPU"], 256);
+        assert_eq!(c["Labels"]["team"], "edge");
+        assert_eq!(c["Labels"]["com.amazonaws.ecs.task-arn"], t["taskArn"]);
+        assert_eq!(c["LogDriver"], "awslogs");
+        assert_eq!(c["LogOptions"]["awslogs-group"], "g");
+        assert_eq!(c["ContainerARN"], t["containers"][0]["containerArn"]);
+        assert!(c["CreatedAt"].as_str().unwrap().ends_with('Z'), "{c:#}");
+        if mode == "awsvpc" {
+            assert!(out.contains("URI=http://10.229.0.1:51679/v4/"), "{out}");
+            assert_eq!(c["Networks"][0]["NetworkMode"], "awsvpc");
+            assert_eq!(c["Networks"][0]["IPv4Addresses"][0], json!(task_ip(&t)));
+        } else {
+            assert!(out.contains("URI=http://127.0.0.1:51679/v4/"), "{out}");
+            assert_eq!(c["Networks"][0]["NetworkMode"], "host");
+        }
+        let task = printed_json(&out, "T=");
+        assert_eq!(task["TaskARN"], t["taskArn"], "{task:#}");
+        assert_eq!(task["Cluster"], t["clusterArn"]);
+        assert_eq!(task["Family"], format!("bF-meta-{mode}"));
+        assert_eq!(task["Revision"], "1");
+        assert_eq!(task["Limits"], json!({"CPU": 0.5, "Memory": 256}));
+        assert_eq!(task["LaunchType"], "EC2");
+        let names: Vec<&str> = task["Containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["app", "side"]);
+        d.kill_task(&id);
+        d.wait_stopped(&id, Duration::from_secs(60));
+    }
+    d.assert_clean();
+}

@@ -352,6 +352,7 @@ async fn provision_task(
         def,
         network,
         images,
+        metadata_ids: rec.runtime.metadata_ids.clone(),
     };
     let e2 = engine.clone();
     let prepared = tokio::task::spawn_blocking(move || provision::prepare(&e2, &input))

@@ -27,6 +27,7 @@ pub mod arn;
 mod driver;
 mod files;
 mod host;
+pub mod metadata;
 mod netplan;
 mod provision;
 mod reconcile;
@@ -79,6 +80,10 @@ pub struct EngineConfig {
     /// waits as long as it takes; the agent's ECS_CONTAINER_START_TIMEOUT is a
     /// different limit, on starting a container.
     pub default_start_timeout_secs: u64,
+    /// The port of the task metadata endpoint the daemon serves on the bridge gateway
+    /// (and on 127.0.0.1 for host-mode tasks); `None`: containers get no
+    /// `ECS_CONTAINER_METADATA_URI*`.
+    pub metadata_port: Option<u16>,
 }
 
 impl EngineConfig {
@@ -96,6 +101,7 @@ impl EngineConfig {
             stopped_retention_secs: 3600.0,
             default_stop_timeout_secs: 30,
             default_start_timeout_secs: 0,
+            metadata_port: None,
             paths,
         }
     }
@@ -299,6 +305,11 @@ impl Engine {
     /// The cgroup version, controllers and base, for `berth info`.
     pub fn cgroup_info(&self) -> crate::cgroup::CgroupInfo {
         self.inner.cgroups.info()
+    }
+
+    /// The bridge's address: where task namespaces reach the host.
+    pub fn bridge_gateway(&self) -> std::net::Ipv4Addr {
+        self.inner.net.subnet().gateway()
     }
 
     /// The host's registered resources.

@@ -63,6 +63,8 @@ pub(crate) struct PrepareInput {
     pub def: ValidatedTaskDefinition,
     pub network: Option<TaskNetwork>,
     pub images: BTreeMap<String, RootFs>,
+    /// Each container's task metadata endpoint id.
+    pub metadata_ids: BTreeMap<String, String>,
 }
 
 /// Mounts, writes and generates everything for the shim. Runs on a blocking thread.
@@ -318,6 +320,18 @@ fn image_of<'a>(input: &'a PrepareInput, c: &ContainerDefinition) -> Result<&'a 
         .ok_or_else(|| format!("CannotPullContainerError: image {image_ref} was not prepared"))
 }
 
+/// Where a task of `mode` reaches the daemon's task metadata endpoint: the bridge
+/// gateway from a task namespace, loopback from the host's; none mode has no network.
+fn metadata_base(engine: &Engine, mode: NetworkMode) -> Option<String> {
+    let port = engine.config().metadata_port?;
+    let host = match mode {
+        NetworkMode::Awsvpc | NetworkMode::Bridge => engine.inner().net.subnet().gateway(),
+        NetworkMode::Host => Ipv4Addr::LOCALHOST,
+        NetworkMode::None => return None,
+    };
+    Some(format!("http://{host}:{port}"))
+}
+
 fn container_plan(
     engine: &Engine,
     input: &PrepareInput,
@@ -325,7 +339,20 @@ fn container_plan(
     hostname: &str,
 ) -> Result<ContainerPlan, String> {
     let name = c.name.clone().unwrap_or_default();
-    let mut env: Vec<(String, String)> = Vec::new();
+    // What the ECS agent sets; the definition's own values win.
+    let mut env: Vec<(String, String)> = vec![("AWS_EXECUTION_ENV".into(), "AWS_ECS_EC2".into())];
+    if let Some(base) = metadata_base(engine, super::run::network_mode(&input.def))
+        && let Some(id) = input.metadata_ids.get(&name)
+    {
+        env.push((
+            "ECS_CONTAINER_METADATA_URI_V4".into(),
+            format!("{base}/v4/{id}"),
+        ));
+        env.push((
+            "ECS_CONTAINER_METADATA_URI".into(),
+            format!("{base}/v3/{id}"),
+        ));
+    }
     for f in &c.environment_files {
         if let Some(path) = files::local_env_file(&f.value) {
             let text = std::fs::read_to_string(&path).map_err(|e| {

@@ -484,6 +484,11 @@ impl TaskPlan {
                 warnings: self.warnings.clone(),
                 reserved_cpu: self.cpu,
                 reserved_memory_mib: self.memory_mib,
+                metadata_ids: self
+                    .containers
+                    .iter()
+                    .map(|(name, ..)| (name.clone(), format!("{id}-{}", arn::random_hex(8))))
+                    .collect(),
                 // CloudWatch Logs' names for each container's stream, as ECS forms
                 // them: `<prefix>/<container>/<task-id>` in `<group>`.
                 log_names: self

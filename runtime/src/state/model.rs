@@ -211,6 +211,11 @@ pub struct TaskRuntime {
     /// Warnings about fields berth could not honour.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Each container's task metadata endpoint id (`ECS_CONTAINER_METADATA_URI_V4`
+    /// ends in it): `<task-id>-<random>`, so the endpoint finds the task at once and
+    /// no container can guess another's.
+    #[serde(default)]
+    pub metadata_ids: BTreeMap<String, String>,
     /// CPU units and MiB the task holds on the host while it is not STOPPED.
     #[serde(default)]
     pub reserved_cpu: u64,

@@ -1,0 +1,244 @@
+//! The task metadata endpoint (v3 and v4): what a container reads at
+//! `$ECS_CONTAINER_METADATA_URI_V4` and `…/task`, in the ECS agent's JSON shape
+//! (PascalCase members, RFC 3339 times, `Limits.CPU` of a task in vCPUs).
+//!
+//! The endpoint id in the path is the container's `metadata_ids` entry,
+//! `<task-id>-<random>`: the task id finds the record, the random part keeps one
+//! container from reading another task's metadata by guessing.
+
+use serde_json::{Map, Value, json};
+
+use super::{Engine, EngineError};
+use crate::state::model::{Container, Tag, TaskRecord};
+
+/// What a metadata request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataView {
+    /// `/v4/{id}`: the calling container.
+    Container,
+    /// `/v4/{id}/task`: the task and all its containers.
+    Task,
+    /// `/v4/{id}/taskWithTags`: the task, with its tags.
+    TaskWithTags,
+}
+
+impl Engine {
+    /// The metadata document for endpoint id `endpoint_id`, or `None` when no task's
+    /// container has that id.
+    pub async fn task_metadata(
+        &self,
+        endpoint_id: &str,
+        view: MetadataView,
+    ) -> Result<Option<Value>, EngineError> {
+        let Some((task_id, _)) = endpoint_id.split_once('-') else {
+            return Ok(None);
+        };
+        if task_id.len() != 32 || !task_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let Some(rec) = self.task(task_id).await? else {
+            return Ok(None);
+        };
+        let Some(name) = rec
+            .runtime
+            .metadata_ids
+            .iter()
+            .find(|(_, id)| id.as_str() == endpoint_id)
+            .map(|(name, _)| name.clone())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(match view {
+            MetadataView::Container => rec
+                .task
+                .containers
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| container_doc(&rec, c))
+                .unwrap_or(Value::Null),
+            MetadataView::Task => task_doc(&rec, None),
+            MetadataView::TaskWithTags => {
+                let tags = self.list_tags(&rec.task.task_arn).await?;
+                task_doc(&rec, Some(&tags))
+            }
+        }))
+    }
+}
+
+fn rfc3339(epoch: Option<f64>) -> Option<String> {
+    let t = epoch?;
+    let secs = t.floor() as i64;
+    let nanos = ((t - t.floor()) * 1e9) as u32;
+    chrono::DateTime::from_timestamp(secs, nanos)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+/// Inserts `key` when `value` is not null.
+fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+    let v = value.into();
+    if !v.is_null() {
+        m.insert(key.to_owned(), v);
+    }
+}
+
+/// The definition of container `name` in the task's effective definition.
+fn definition_of<'a>(rec: &'a TaskRecord, name: &str) -> Option<&'a Value> {
+    rec.runtime.definition["containerDefinitions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+fn revision(rec: &TaskRecord) -> String {
+    rec.task
+        .task_definition_arn
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn container_doc(rec: &TaskRecord, c: &Container) -> Value {
+    let def = definition_of(rec, &c.name).cloned().unwrap_or(Value::Null);
+    // The container's id in the runtime (libcontainer's state directory name): stable
+    // from before the container starts, unlike `runtimeId`.
+    let runtime_id = format!("{}-{}", rec.id, c.name);
+    let mut labels: Map<String, Value> =
+        def["dockerLabels"].as_object().cloned().unwrap_or_default();
+    for (k, v) in [
+        ("com.amazonaws.ecs.cluster", rec.task.cluster_arn.clone()),
+        ("com.amazonaws.ecs.container-name", c.name.clone()),
+        ("com.amazonaws.ecs.task-arn", rec.task.task_arn.clone()),
+        (
+            "com.amazonaws.ecs.task-definition-family",
+            rec.family.clone(),
+        ),
+        ("com.amazonaws.ecs.task-definition-version", revision(rec)),
+    ] {
+        labels.insert(k.to_owned(), v.into());
+    }
+    let mut limits = Map::new();
+    put(&mut limits, "CPU", def["cpu"].as_u64().unwrap_or(0));
+    put(&mut limits, "Memory", def["memory"].clone());
+    let mut m = Map::new();
+    put(&mut m, "DockerId", runtime_id.clone());
+    put(&mut m, "Name", c.name.clone());
+    put(&mut m, "DockerName", format!("berth-{runtime_id}"));
+    put(&mut m, "Image", c.image.clone());
+    put(&mut m, "ImageID", c.image_digest.clone());
+    let ports: Vec<Value> = c
+        .network_bindings
+        .iter()
+        .map(|b| {
+            json!({"ContainerPort": b.container_port, "Protocol": b.protocol,
+                   "HostPort": b.host_port, "HostIp": b.bind_ip})
+        })
+        .collect();
+    if !ports.is_empty() {
+        put(&mut m, "Ports", ports);
+    }
+    put(&mut m, "Labels", labels);
+    put(&mut m, "DesiredStatus", rec.task.desired_status.clone());
+    put(&mut m, "KnownStatus", c.last_status.clone());
+    put(&mut m, "ExitCode", c.exit_code);
+    put(&mut m, "Limits", limits);
+    put(&mut m, "CreatedAt", rfc3339(Some(rec.task.created_at)));
+    put(&mut m, "StartedAt", rfc3339(rec.task.started_at));
+    if c.last_status == "STOPPED" {
+        put(&mut m, "FinishedAt", rfc3339(rec.task.execution_stopped_at));
+    }
+    put(&mut m, "Type", "NORMAL");
+    put(&mut m, "ContainerARN", c.container_arn.clone());
+    if let Some(h) = &c.health {
+        let mut health = Map::new();
+        put(&mut health, "status", h.status.clone());
+        put(&mut health, "statusSince", rfc3339(h.status_since));
+        put(&mut health, "output", h.output.clone());
+        put(&mut m, "Health", health);
+    }
+    let logs = &def["logConfiguration"];
+    put(&mut m, "LogDriver", logs["logDriver"].clone());
+    put(&mut m, "LogOptions", logs["options"].clone());
+    let networks: Vec<Value> = c
+        .network_interfaces
+        .iter()
+        .map(|i| {
+            json!({"NetworkMode": rec.runtime.network_mode,
+                   "IPv4Addresses": [i.private_ipv4_address]})
+        })
+        .collect();
+    if rec.runtime.network_mode == "host" {
+        put(&mut m, "Networks", json!([{"NetworkMode": "host"}]));
+    } else if !networks.is_empty() {
+        put(&mut m, "Networks", networks);
+    }
+    Value::Object(m)
+}
+
+fn task_doc(rec: &TaskRecord, tags: Option<&[Tag]>) -> Value {
+    let t = &rec.task;
+    let mut limits = Map::new();
+    if let Some(units) = t.cpu.as_deref().and_then(|c| c.parse::<f64>().ok()) {
+        put(&mut limits, "CPU", units / 1024.0);
+    }
+    if let Some(mib) = t.memory.as_deref().and_then(|m| m.parse::<u64>().ok()) {
+        put(&mut limits, "Memory", mib);
+    }
+    let mut m = Map::new();
+    put(&mut m, "Cluster", t.cluster_arn.clone());
+    put(&mut m, "TaskARN", t.task_arn.clone());
+    put(&mut m, "Family", rec.family.clone());
+    put(&mut m, "Revision", revision(rec));
+    put(&mut m, "DesiredStatus", t.desired_status.clone());
+    put(&mut m, "KnownStatus", t.last_status.clone());
+    put(
+        &mut m,
+        "Containers",
+        t.containers
+            .iter()
+            .map(|c| container_doc(rec, c))
+            .collect::<Vec<_>>(),
+    );
+    if !limits.is_empty() {
+        put(&mut m, "Limits", limits);
+    }
+    put(&mut m, "PullStartedAt", rfc3339(t.pull_started_at));
+    put(&mut m, "PullStoppedAt", rfc3339(t.pull_stopped_at));
+    put(
+        &mut m,
+        "ExecutionStoppedAt",
+        rfc3339(t.execution_stopped_at),
+    );
+    put(&mut m, "AvailabilityZone", t.availability_zone.clone());
+    put(&mut m, "LaunchType", t.launch_type.clone());
+    if !t.group.is_empty() {
+        put(&mut m, "Group", t.group.clone());
+        if let Some(service) = t.group.strip_prefix("service:") {
+            put(&mut m, "ServiceName", service);
+        }
+    }
+    if let Some(tags) = tags {
+        let task_tags: Map<String, Value> = tags
+            .iter()
+            .map(|tag| (tag.key.clone(), Value::from(tag.value.clone())))
+            .collect();
+        put(&mut m, "TaskTags", task_tags);
+        put(&mut m, "ContainerInstanceTags", Map::new());
+    }
+    put(&mut m, "FaultInjectionEnabled", false);
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_in_utc_with_nanoseconds() {
+        assert_eq!(
+            rfc3339(Some(1_601_599_386.5)).as_deref(),
+            Some("2020-10-02T00:43:06.500000000Z")
+        );
+        assert_eq!(rfc3339(None), None);
+    }
+}
