@@ -181,6 +181,7 @@ impl Fixture {
             network: Namespace::New,
             pid: Namespace::New,
             ipc: Namespace::New,
+            dev_shm: true,
         };
         let config = spec::generate(&plan, &process, &ctx).unwrap();
         std::fs::write(

@@ -248,6 +248,7 @@ fn prepare_inner(
             network: netns,
             pid: ns_mode(pid_mode),
             ipc: ns_mode(ipc_mode),
+            dev_shm: ipc_mode != Some("none"),
         };
         let config = spec::generate(&plan, &process, &ctx)
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;

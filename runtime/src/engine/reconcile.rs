@@ -146,6 +146,19 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
                 }
             }
         }
+        // A task's data directory outlives it (its logs stay until it is forgotten),
+        // but nothing may stay mounted in it: a daemon killed while preparing a task
+        // can leave a driverOpts volume or a rootfs mounted there.
+        if let Ok(entries) = std::fs::read_dir(paths2.tasks_data_dir()) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !live2.contains(&name) {
+                    for m in sys::mounts_under(&e.path()) {
+                        sys::unmount(&m);
+                    }
+                }
+            }
+        }
         if let Ok(entries) = std::fs::read_dir(paths2.container_state_dir()) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();

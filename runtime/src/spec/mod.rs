@@ -158,6 +158,9 @@ pub struct SpecContext<'a> {
     pub network: Namespace,
     pub pid: Namespace,
     pub ipc: Namespace,
+    /// Whether the container gets a `/dev/shm` (Docker: not with `--ipc=none`; with
+    /// `--ipc=host` it is the host's).
+    pub dev_shm: bool,
 }
 
 /// The merged process settings, also used for health-check execs.
@@ -476,10 +479,19 @@ fn mounts(plan: &ContainerPlan, ctx: &SpecContext<'_>) -> Result<Vec<Value>, Spe
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}k", shm * 1024)]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts}),
     ];
+    let shm = match (&ctx.ipc, ctx.dev_shm) {
+        (Namespace::Host, true) => Some(
+            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "nosuid", "noexec", "nodev"]}),
+        ),
+        (_, true) => Some(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}k", shm * 1024)]}),
+        ),
+        (_, false) => None,
+    };
+    v.splice(3..3, shm);
     // A container in the host's network namespace cannot mount a fresh sysfs view of
     // another namespace; the cgroup mount is meaningful only with its own namespace.
     if ctx.network == Namespace::Host {

@@ -46,6 +46,7 @@ fn ctx(version: CgroupVersion) -> SpecContext<'static> {
         network: Namespace::Join("/run/berth/netns/t".into()),
         pid: Namespace::New,
         ipc: Namespace::New,
+        dev_shm: true,
     }
 }
 
@@ -290,4 +291,35 @@ fn tmpfs_binds_shm_and_ulimits_become_mounts_and_rlimits() {
         hard: 1,
     }];
     assert!(generate(&pl, &p, &ctx(CgroupVersion::V1)).is_err());
+}
+
+#[test]
+fn dev_shm_follows_the_ipc_mode_as_docker_does() {
+    let p = process_settings(&plan(), Some(&image()), &NoFiles).unwrap();
+    let shm_of = |ipc: Namespace, dev_shm: bool| {
+        let c = SpecContext {
+            ipc,
+            dev_shm,
+            ..ctx(CgroupVersion::V2)
+        };
+        let spec = generate(&plan(), &p, &c).unwrap();
+        spec["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .map(|m| (m["type"].as_str().unwrap().to_owned(), m["source"].clone()))
+    };
+    // Private (ipcMode unset or task): a tmpfs of its own.
+    assert_eq!(
+        shm_of(Namespace::New, true),
+        Some(("tmpfs".into(), json!("shm")))
+    );
+    // ipcMode host: the host's /dev/shm.
+    assert_eq!(
+        shm_of(Namespace::Host, true),
+        Some(("bind".into(), json!("/dev/shm")))
+    );
+    // ipcMode none: none at all.
+    assert_eq!(shm_of(Namespace::New, false), None);
 }
