@@ -65,9 +65,19 @@ pub(crate) fn start(engine: &Engine, gateway: Ipv4Addr) -> Vec<JoinHandle<()>> {
 
 async fn serve(engine: Engine, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             continue;
         };
+        // Tasks only: a namespaced task comes from berth's subnet, a host-mode task
+        // from loopback. A LAN host that routes berth's subnet through this one could
+        // reach the gateway address too; it gets nothing.
+        let from_task = match peer.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback() || engine.in_task_subnet(ip),
+            std::net::IpAddr::V6(_) => false,
+        };
+        if !from_task {
+            continue;
+        }
         let engine = engine.clone();
         tokio::spawn(async move {
             let conn = http1::Builder::new().serve_connection(

@@ -532,6 +532,14 @@ fn containers_read_their_task_metadata_from_the_v4_endpoint() {
         assert!(c["CreatedAt"].as_str().unwrap().ends_with('Z'), "{c:#}");
         if mode == "awsvpc" {
             assert!(out.contains("URI=http://10.229.0.1:51679/v4/"), "{out}");
+            // A LAN host routing berth's subnet through this one reaches the gateway
+            // address, but the endpoint answers tasks only.
+            let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
+            let route = peer
+                .output("ip", &["route", "add", "10.229.0.0/20", "via", HOST_LAN])
+                .unwrap();
+            assert!(route.status.success(), "{route:?}");
+            assert_eq!(fetch(&peer, &uri), None);
             assert_eq!(c["Networks"][0]["NetworkMode"], "awsvpc");
             assert_eq!(c["Networks"][0]["IPv4Addresses"][0], json!(task_ip(&t)));
         } else {

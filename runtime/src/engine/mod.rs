@@ -312,6 +312,11 @@ impl Engine {
         self.inner.net.subnet().gateway()
     }
 
+    /// Whether `ip` is in berth's task subnet (a task's address, or the gateway).
+    pub fn in_task_subnet(&self, ip: std::net::Ipv4Addr) -> bool {
+        self.inner.net.subnet().net().contains(ip)
+    }
+
     /// The host's registered resources.
     pub fn host(&self) -> HostResources {
         self.inner.host
