@@ -1,5 +1,6 @@
 //! The task metadata endpoint, on the ECS agent's port: `GET /v4/{id}`,
-//! `/v4/{id}/task`, `/v4/{id}/taskWithTags` and their `/v3/` twins, which
+//! `/v4/{id}/task`, `/v4/{id}/taskWithTags`, `/v4/{id}/stats`, `/v4/{id}/task/stats`
+//! and their `/v3/` twins, which
 //! containers reach at `$ECS_CONTAINER_METADATA_URI_V4` (set by the engine). Task
 //! namespaces reach it on the bridge gateway, host-mode tasks on 127.0.0.1.
 //!
@@ -109,6 +110,8 @@ fn route(path: &str) -> Option<(&str, MetadataView)> {
         "" => MetadataView::Container,
         "task" => MetadataView::Task,
         "taskWithTags" => MetadataView::TaskWithTags,
+        "stats" => MetadataView::Stats,
+        "task/stats" => MetadataView::TaskStats,
         _ => return None,
     };
     Some((id, view))
@@ -125,7 +128,7 @@ async fn handle(engine: Engine, req: Request<Incoming>) -> Result<Response<Body>
     let Some((id, view)) = route(path) else {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
-            &format!("berth serves /v4/{{id}}, /v4/{{id}}/task and /v4/{{id}}/taskWithTags (and /v3/), not {path}").into(),
+            &format!("berth serves /v4/{{id}}, /v4/{{id}}/task, /v4/{{id}}/taskWithTags, /v4/{{id}}/stats and /v4/{{id}}/task/stats (and /v3/), not {path}").into(),
         ));
     };
     Ok(match engine.task_metadata(id, view).await {
@@ -153,7 +156,12 @@ mod tests {
             route("/v4/abc/taskWithTags"),
             Some(("abc", MetadataView::TaskWithTags))
         );
-        assert_eq!(route("/v4/abc/stats"), None);
+        assert_eq!(route("/v4/abc/stats"), Some(("abc", MetadataView::Stats)));
+        assert_eq!(
+            route("/v4/abc/task/stats"),
+            Some(("abc", MetadataView::TaskStats))
+        );
+        assert_eq!(route("/v4/abc/tasks"), None);
         assert_eq!(route("/v2/metadata"), None);
     }
 }

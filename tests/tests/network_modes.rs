@@ -522,6 +522,28 @@ fn containers_read_their_task_metadata_from_the_v4_endpoint() {
         let now: Value = serde_json::from_str(&fetch_until(&d.host, &uri)).unwrap();
         assert_eq!(now["KnownStatus"], "RUNNING", "{now:#}");
         assert_eq!(now["DockerId"], c["DockerId"]);
+        // Docker's stats, from the container's cgroup; the second reading carries the
+        // first as precpu_stats.
+        let stats = |path: &str| -> Value {
+            serde_json::from_str(&fetch_until(&d.host, &format!("{uri}{path}"))).unwrap()
+        };
+        let s1 = stats("/stats");
+        assert_eq!(s1["id"], c["DockerId"], "{s1:#}");
+        assert!(s1["memory_stats"]["usage"].as_u64().unwrap() > 0, "{s1:#}");
+        assert_eq!(s1["memory_stats"]["limit"], 32 * 1024 * 1024, "{s1:#}");
+        assert!(s1["pids_stats"]["current"].as_u64().unwrap() >= 1, "{s1:#}");
+        assert!(s1["cpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+        let s2 = stats("/stats");
+        assert_eq!(s2["preread"], s1["read"]);
+        assert_eq!(s2["precpu_stats"], s1["cpu_stats"]);
+        let all = stats("/task/stats");
+        assert_eq!(all.as_object().unwrap().len(), 2, "{all:#}");
+        assert!(
+            all[c["DockerId"].as_str().unwrap()]["cpu_stats"]["cpu_usage"]["total_usage"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
         assert_eq!(c["Type"], "NORMAL");
         assert_eq!(c["Limits"]["CPU"], 256);
         assert_eq!(c["Labels"]["team"], "edge");

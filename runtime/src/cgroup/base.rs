@@ -620,7 +620,7 @@ fn is_cgroupfs(dir: &Path) -> bool {
     })
 }
 
-fn keyed_value(text: &str, key: &str) -> Option<u64> {
+pub(super) fn keyed_value(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
@@ -643,7 +643,7 @@ fn check_name(name: &str) -> Result<(), CgroupError> {
 }
 
 /// A hierarchy-relative path without its leading `/`, for joining.
-fn rel(path: &str) -> &str {
+pub(super) fn rel(path: &str) -> &str {
     path.trim_start_matches('/')
 }
 

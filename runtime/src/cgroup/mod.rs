@@ -29,10 +29,12 @@
 mod base;
 mod detect;
 mod limits;
+mod stats;
 
 pub use base::{BerthCgroups, CgroupInfo, TaskCgroupLimits};
 pub use detect::{CgroupHost, CgroupVersion, ProcCgroups};
 pub use limits::{cpu_shares_for_units, cpu_weight_from_shares};
+pub use stats::CgroupStats;
 
 use std::io;
 use std::path::PathBuf;

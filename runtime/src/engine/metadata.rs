@@ -1,6 +1,8 @@
 //! The task metadata endpoint (v3 and v4): what a container reads at
 //! `$ECS_CONTAINER_METADATA_URI_V4` and `…/task`, in the ECS agent's JSON shape
-//! (PascalCase members, RFC 3339 times, `Limits.CPU` of a task in vCPUs).
+//! (PascalCase members, RFC 3339 times, `Limits.CPU` of a task in vCPUs), and `…/stats`
+//! and `…/task/stats` in Docker's stats shape (snake_case, nanoseconds and bytes)
+//! from the containers' cgroups.
 //!
 //! The endpoint id in the path is the container's `metadata_ids` entry,
 //! `<task-id>-<random>`: the task id finds the record, the random part keeps one
@@ -20,6 +22,10 @@ pub enum MetadataView {
     Task,
     /// `/v4/{id}/taskWithTags`: the task, with its tags.
     TaskWithTags,
+    /// `/v4/{id}/stats`: the calling container's resource usage, as Docker's stats.
+    Stats,
+    /// `/v4/{id}/task/stats`: every container's, by `DockerId`.
+    TaskStats,
 }
 
 impl Engine {
@@ -61,8 +67,102 @@ impl Engine {
                 let tags = self.list_tags(&rec.task.task_arn).await?;
                 task_doc(&rec, Some(&tags))
             }
+            MetadataView::Stats => self.stats_doc(&rec, &name).await,
+            MetadataView::TaskStats => {
+                let mut all = Map::new();
+                for c in &rec.task.containers {
+                    all.insert(
+                        docker_id(&rec, &c.name),
+                        self.stats_doc(&rec, &c.name).await,
+                    );
+                }
+                Value::Object(all)
+            }
         }))
     }
+
+    /// Docker's stats document for container `name`, with the previous reading of
+    /// the same container as `precpu_stats` (how clients compute CPU percentages).
+    async fn stats_doc(&self, rec: &TaskRecord, name: &str) -> Value {
+        let cgroups = self.inner().cgroups.clone();
+        let path = cgroups.container_path(&rec.id, name);
+        let (stats, system_ns) =
+            tokio::task::spawn_blocking(move || (cgroups.stats(&path), system_cpu_ns()))
+                .await
+                .unwrap_or_default();
+        let id = docker_id(rec, name);
+        let read = rfc3339(Some(super::now())).unwrap_or_default();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu_stats = json!({
+            "cpu_usage": {
+                "total_usage": stats.cpu_total_ns.unwrap_or(0),
+                "usage_in_kernelmode": stats.cpu_system_ns.unwrap_or(0),
+                "usage_in_usermode": stats.cpu_user_ns.unwrap_or(0),
+            },
+            "system_cpu_usage": system_ns.unwrap_or(0),
+            "online_cpus": cpus,
+        });
+        let (preread, precpu) = remember_reading(&id, &read, &cpu_stats);
+        json!({
+            "read": read,
+            "preread": preread,
+            "name": format!("/berth-{id}"),
+            "id": id,
+            "num_procs": 0,
+            "pids_stats": {"current": stats.pids.unwrap_or(0)},
+            "cpu_stats": cpu_stats,
+            "precpu_stats": precpu,
+            "memory_stats": {
+                "usage": stats.memory_usage.unwrap_or(0),
+                "max_usage": stats.memory_max_usage.unwrap_or(0),
+                "limit": stats.memory_limit.unwrap_or_else(|| self.host().memory_mib * 1024 * 1024),
+                "stats": {},
+            },
+            "blkio_stats": {},
+        })
+    }
+}
+
+/// The last reading per container: `(read time, cpu_stats)`. Process-wide, like the
+/// ECS agent's stats engine; entries of containers that are gone are dropped when
+/// the map grows.
+fn remember_reading(id: &str, read: &str, cpu_stats: &Value) -> (String, Value) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LAST: OnceLock<Mutex<HashMap<String, (String, Value)>>> = OnceLock::new();
+    let mut last = LAST
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if last.len() > 4096 {
+        last.clear();
+    }
+    last.insert(id.to_owned(), (read.to_owned(), cpu_stats.clone()))
+        .unwrap_or_else(|| {
+            (
+                "0001-01-01T00:00:00Z".to_owned(),
+                json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                       "system_cpu_usage": 0, "online_cpus": cpu_stats["online_cpus"]}),
+            )
+        })
+}
+
+/// The host's CPU time in nanoseconds, as Docker's `system_cpu_usage`: the first
+/// line of /proc/stat in USER_HZ ticks (100 per second).
+fn system_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: u64 = line
+        .split_whitespace()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    Some(ticks * 10_000_000)
+}
+
+/// A container's id in the runtime (libcontainer's state directory name): stable
+/// from before the container starts, unlike `runtimeId`.
+fn docker_id(rec: &TaskRecord, name: &str) -> String {
+    format!("{}-{}", rec.id, name)
 }
 
 fn rfc3339(epoch: Option<f64>) -> Option<String> {
@@ -100,9 +200,7 @@ fn revision(rec: &TaskRecord) -> String {
 
 fn container_doc(rec: &TaskRecord, c: &Container) -> Value {
     let def = definition_of(rec, &c.name).cloned().unwrap_or(Value::Null);
-    // The container's id in the runtime (libcontainer's state directory name): stable
-    // from before the container starts, unlike `runtimeId`.
-    let runtime_id = format!("{}-{}", rec.id, c.name);
+    let runtime_id = docker_id(rec, &c.name);
     let mut labels: Map<String, Value> =
         def["dockerLabels"].as_object().cloned().unwrap_or_default();
     for (k, v) in [
