@@ -390,7 +390,14 @@ fn the_task_moves_through_the_lifecycle_states_with_ordered_timestamps() {
     init["essential"] = json!(false);
     let mut app = container("app", &image, "sleep 1; exit 0");
     app["dependsOn"] = json!([{"containerName": "init", "condition": "SUCCESS"}]);
-    let td = d.register(json!({"family": "lifecycle", "containerDefinitions": [init, app]}));
+    // PID 1 ignores SIGTERM: the task stays STOPPING for its 2 s stopTimeout, long
+    // enough for the polling below to see it (a task whose containers have all exited
+    // passes through STOPPING in a millisecond).
+    let mut lingering = container("lingering", &image, "sleep 600");
+    lingering["essential"] = json!(false);
+    lingering["stopTimeout"] = json!(2);
+    let td =
+        d.register(json!({"family": "lifecycle", "containerDefinitions": [init, app, lingering]}));
     let arn = d.ok("RunTask", json!({"taskDefinition": td}))["tasks"][0].clone();
     assert_eq!(arn["lastStatus"], "PROVISIONING", "{arn:#}");
     assert_eq!(arn["desiredStatus"], "RUNNING");
