@@ -10,7 +10,8 @@ use std::collections::HashSet;
 
 use super::Warning;
 use super::model::{
-    ContainerDefinition, IsolationMode, LogDriver, OsFamily, ResourceType, TaskDefinition,
+    ContainerDefinition, IsolationMode, LogDriver, NetworkMode, OsFamily, ResourceType,
+    TaskDefinition,
 };
 
 /// An `environmentFiles[].value` berth reads itself: an absolute path or a `file://`
@@ -90,7 +91,7 @@ pub(crate) fn collect(def: &TaskDefinition) -> Vec<Warning> {
         }
     }
     for (i, c) in def.container_definitions.iter().enumerate() {
-        container(i, c, &mut w);
+        container(i, c, def.network_mode == Some(NetworkMode::None), &mut w);
     }
     let mut seen = HashSet::new();
     out.retain(|warning| seen.insert(warning.clone()));
@@ -167,7 +168,12 @@ fn task_level(def: &TaskDefinition, w: &mut impl FnMut(String, String)) {
 /// awslogs options berth uses (to name the local log group and stream).
 const AWSLOGS_USED: &[&str] = &["awslogs-group", "awslogs-stream-prefix"];
 
-fn container(i: usize, c: &ContainerDefinition, w: &mut impl FnMut(String, String)) {
+fn container(
+    i: usize,
+    c: &ContainerDefinition,
+    none_mode: bool,
+    w: &mut impl FnMut(String, String),
+) {
     let f = |field: &str| format!("containerDefinitions[{i}].{field}");
     if c.repository_credentials.is_some() {
         w(
@@ -288,6 +294,15 @@ fn container(i: usize, c: &ContainerDefinition, w: &mut impl FnMut(String, Strin
                 "Service Connect is not available; the port is mapped without protocol-specific handling".into(),
             );
         }
+    }
+    // none mode has no network to disable; elsewhere the container shares its task's
+    // (awsvpc) or its endpoint's (bridge) namespace, which berth does not take away.
+    if c.disable_networking == Some(true) && !none_mode {
+        w(
+            f("disableNetworking"),
+            "not applied: the container gets the task's network; use networkMode none for a task without one"
+                .into(),
+        );
     }
     if let Some(lp) = &c.linux_parameters
         && lp.swappiness.is_some()

@@ -1112,7 +1112,7 @@ fn every_unhonoured_field_is_warned_about_once() {
             "portMappings": [{"containerPort": 8080, "appProtocol": "http", "name": "web"}],
             "linuxParameters": {"swappiness": 10}
         }, {
-            "name": "side", "image": "busybox", "essential": false,
+            "name": "side", "image": "busybox", "essential": false, "disableNetworking": true,
             "logConfiguration": {"logDriver": "splunk", "options": {"splunk-url": "u"}}
         }, {
             "name": "json", "image": "busybox", "essential": false,
@@ -1151,6 +1151,7 @@ fn every_unhonoured_field_is_warned_about_once() {
         "containerDefinitions[0].portMappings[0].appProtocol: Service Connect is not available; the port is mapped without protocol-specific handling",
         "containerDefinitions[0].linuxParameters.swappiness: ignored because maxSwap is not set (as on ECS)",
         "containerDefinitions[1].logConfiguration.logDriver: the splunk log driver is not available; berth captures stdout and stderr to its local log store",
+        "containerDefinitions[1].disableNetworking: not applied: the container gets the task's network; use networkMode none for a task without one",
         "containerDefinitions[2].logConfiguration.options: json-file options max-size are not used; berth rotates logs with its own limits",
     ];
     assert_eq!(got, want);
