@@ -32,6 +32,22 @@ impl std::fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+impl ApiFailure {
+    /// The failure an error answer's JSON body (`__type`, `message`) describes.
+    fn from_body(v: &Value) -> ApiFailure {
+        let member = |k: &str, default: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_owned()
+        };
+        ApiFailure {
+            code: member("__type", "Error"),
+            message: member("message", ""),
+        }
+    }
+}
+
 impl Client {
     pub(crate) fn new(socket: &Path) -> Client {
         Client {
@@ -83,19 +99,7 @@ impl Client {
             .to_bytes();
         let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(ApiFailure {
-                code: v
-                    .get("__type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Error")
-                    .to_owned(),
-                message: v
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            }
-            .into());
+            return Err(ApiFailure::from_body(&v).into());
         }
         Ok(v)
     }
@@ -128,19 +132,7 @@ impl Client {
         if !status.is_success() {
             let bytes = body.collect().await?.to_bytes();
             let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            return Err(ApiFailure {
-                code: v
-                    .get("__type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("Error")
-                    .to_owned(),
-                message: v
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            }
-            .into());
+            return Err(ApiFailure::from_body(&v).into());
         }
         let mut buf = Vec::new();
         while let Some(frame) = body.frame().await {

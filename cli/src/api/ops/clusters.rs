@@ -1,7 +1,7 @@
 //! Clusters, tags and the container-instance view.
 
 use berth_runtime::ErrorClass;
-use berth_runtime::db::{Db, QueryContext};
+use berth_runtime::db::Db;
 use berth_runtime::engine::EngineError;
 use berth_runtime::state::model::Tag;
 use berth_runtime::taskdef::registry;
@@ -193,9 +193,7 @@ pub(super) async fn tag(d: &Daemon, r: TagResource) -> Result<Value, ApiError> {
     if registry::is_task_definition_arn(&r.resource_arn) {
         let tags = td_tags(&r.tags);
         td_tag_op(d, &r.resource_arn, move |db, scope, arn| {
-            let tx = db.conn_mut().transaction().context("tagging")?;
-            registry::tag(&tx, scope, arn, &tags)?;
-            Ok(tx.commit().context("tagging")?)
+            registry::in_transaction(db, "tagging", |tx| registry::tag(tx, scope, arn, &tags))
         })
         .await?;
         return Ok(json!({}));
@@ -218,9 +216,7 @@ pub(super) async fn untag(d: &Daemon, r: UntagResource) -> Result<Value, ApiErro
     if registry::is_task_definition_arn(&r.resource_arn) {
         let keys = r.tag_keys.clone();
         td_tag_op(d, &r.resource_arn, move |db, scope, arn| {
-            let tx = db.conn_mut().transaction().context("untagging")?;
-            registry::untag(&tx, scope, arn, &keys)?;
-            Ok(tx.commit().context("untagging")?)
+            registry::in_transaction(db, "untagging", |tx| registry::untag(tx, scope, arn, &keys))
         })
         .await?;
         return Ok(json!({}));

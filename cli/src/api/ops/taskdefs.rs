@@ -18,10 +18,6 @@ fn registry_error(e: RegistryError) -> ApiError {
     engine_error(EngineError::Registry(e))
 }
 
-fn tx_error(e: String) -> ApiError {
-    ApiError::server(format!("database: {e}"))
-}
-
 /// RegisterTaskDefinition. The response adds berth's warnings about fields it accepts
 /// but cannot honour (`berthWarnings`; SDKs ignore members they do not model).
 pub(super) async fn register(d: &Daemon, body: &[u8]) -> Result<Value, ApiError> {
@@ -37,21 +33,13 @@ pub(super) async fn register(d: &Daemon, body: &[u8]) -> Result<Value, ApiError>
     let (stored, tags) = d
         .engine
         .db()
-        .call(move |db| -> Result<_, Result<RegistryError, String>> {
-            let tx = db
-                .conn_mut()
-                .transaction()
-                .map_err(|e| Err(e.to_string()))?;
-            let out =
-                registry::register(&tx, &scope, validated, None, SystemTime::now()).map_err(Ok)?;
-            tx.commit().map_err(|e| Err(e.to_string()))?;
-            Ok(out)
+        .call(move |db| {
+            registry::in_transaction(db, "registering a task definition", |tx| {
+                registry::register(tx, &scope, validated, None, SystemTime::now())
+            })
         })
         .await
-        .map_err(|e| match e {
-            Ok(r) => registry_error(r),
-            Err(s) => tx_error(s),
-        })?;
+        .map_err(registry_error)?;
     for w in &warnings {
         tracing::warn!(task_definition = %stored.arn, "{w}");
     }
@@ -82,21 +70,13 @@ pub(super) async fn deregister(d: &Daemon, r: DeregisterTaskDefinition) -> Resul
     let stored = d
         .engine
         .db()
-        .call(move |db| -> Result<_, Result<RegistryError, String>> {
-            let tx = db
-                .conn_mut()
-                .transaction()
-                .map_err(|e| Err(e.to_string()))?;
-            let out = registry::deregister(&tx, &scope, &r.task_definition, SystemTime::now())
-                .map_err(Ok)?;
-            tx.commit().map_err(|e| Err(e.to_string()))?;
-            Ok(out)
+        .call(move |db| {
+            registry::in_transaction(db, "deregistering a task definition", |tx| {
+                registry::deregister(tx, &scope, &r.task_definition, SystemTime::now())
+            })
         })
         .await
-        .map_err(|e| match e {
-            Ok(r) => registry_error(r),
-            Err(s) => tx_error(s),
-        })?;
+        .map_err(registry_error)?;
     Ok(json!({"taskDefinition": stored.to_ecs_json()}))
 }
 
@@ -111,21 +91,13 @@ pub(super) async fn delete(d: &Daemon, r: DeleteTaskDefinitions) -> Result<Value
     let out = d
         .engine
         .db()
-        .call(move |db| -> Result<_, Result<RegistryError, String>> {
-            let tx = db
-                .conn_mut()
-                .transaction()
-                .map_err(|e| Err(e.to_string()))?;
-            let out = registry::delete(&tx, &scope, &r.task_definitions, SystemTime::now())
-                .map_err(Ok)?;
-            tx.commit().map_err(|e| Err(e.to_string()))?;
-            Ok(out)
+        .call(move |db| {
+            registry::in_transaction(db, "deleting task definitions", |tx| {
+                registry::delete(tx, &scope, &r.task_definitions, SystemTime::now())
+            })
         })
         .await
-        .map_err(|e| match e {
-            Ok(r) => registry_error(r),
-            Err(s) => tx_error(s),
-        })?;
+        .map_err(registry_error)?;
     let defs: Vec<Value> = out
         .task_definitions
         .iter()

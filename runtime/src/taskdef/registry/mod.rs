@@ -21,7 +21,7 @@ use super::model::{
 };
 use super::output::{self, RevisionMeta};
 use super::validate::{ValidatedTaskDefinition, ValidationError, validate_tags};
-use crate::db::{DbError, QueryContext};
+use crate::db::{Db, DbError, QueryContext};
 use crate::error::ErrorClass;
 
 pub use paging::{MAX_RESULTS, Page};
@@ -286,6 +286,18 @@ fn get_revision(
         .optional()
         .context("reading a task definition")?;
     raw.map(|r| load(scope, r)).transpose()
+}
+
+/// Runs the registry operation `op` in one transaction, committed when it succeeds.
+pub fn in_transaction<T>(
+    db: &mut Db,
+    what: &str,
+    op: impl FnOnce(&Transaction<'_>) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
+    let tx = db.conn_mut().transaction().context(what)?;
+    let out = op(&tx)?;
+    tx.commit().context(what)?;
+    Ok(out)
 }
 
 /// Stores `def` as the next revision of its family (revisions are never reused), with
