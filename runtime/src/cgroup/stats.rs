@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::base::{keyed_value, rel};
-use super::{BerthCgroups, CgroupVersion};
+use super::{BerthCgroups, CgroupVersion, read};
 
 /// Usage of one cgroup; a figure the host does not provide is `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,11 +23,11 @@ pub struct CgroupStats {
 }
 
 fn number(file: PathBuf) -> Option<u64> {
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    read(file).ok()?.trim().parse().ok()
 }
 
 fn text(file: PathBuf) -> Option<String> {
-    std::fs::read_to_string(file).ok()
+    read(file).ok()
 }
 
 /// `memory.max` / `memory.limit_in_bytes`: "max" and the v1 "unlimited" value

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Engine, EngineError};
+use crate::cgroup::CgroupStats;
 use crate::state::model::{Container, Tag, TaskRecord};
 
 /// What a metadata request asks for.
@@ -67,31 +68,55 @@ impl Engine {
                 let tags = self.list_tags(&rec.task.task_arn).await?;
                 task_doc(&rec, Some(&tags))
             }
-            MetadataView::Stats => self.stats_doc(&rec, &name).await,
+            MetadataView::Stats => self
+                .stats_docs(&rec, vec![name])
+                .await
+                .pop()
+                .map_or(Value::Null, |(_, doc)| doc),
             MetadataView::TaskStats => {
-                let mut all = Map::new();
-                for c in &rec.task.containers {
-                    all.insert(
-                        docker_id(&rec, &c.name),
-                        self.stats_doc(&rec, &c.name).await,
-                    );
-                }
-                Value::Object(all)
+                let names = rec.task.containers.iter().map(|c| c.name.clone()).collect();
+                Value::Object(self.stats_docs(&rec, names).await.into_iter().collect())
             }
         }))
     }
 
-    /// Docker's stats document for container `name`, with the previous reading of
-    /// the same container as `precpu_stats` (how clients compute CPU percentages).
-    async fn stats_doc(&self, rec: &TaskRecord, name: &str) -> Value {
+    /// Docker's stats documents of containers `names`, by `DockerId`: one pass over
+    /// their cgroups and the host's CPU time on a blocking thread.
+    async fn stats_docs(&self, rec: &TaskRecord, names: Vec<String>) -> Vec<(String, Value)> {
         let cgroups = self.inner().cgroups.clone();
-        let path = cgroups.container_path(&rec.id, name);
-        let (stats, system_ns) =
-            tokio::task::spawn_blocking(move || (cgroups.stats(&path), system_cpu_ns()))
-                .await
-                .unwrap_or_default();
-        let id = docker_id(rec, name);
+        let task_id = rec.id.clone();
+        let (stats, system_ns) = tokio::task::spawn_blocking(move || {
+            let stats: Vec<(String, CgroupStats)> = names
+                .into_iter()
+                .map(|n| {
+                    let s = cgroups.stats(&cgroups.container_path(&task_id, &n));
+                    (n, s)
+                })
+                .collect();
+            (stats, system_cpu_ns())
+        })
+        .await
+        .unwrap_or_default();
         let read = rfc3339(Some(super::now())).unwrap_or_default();
+        stats
+            .into_iter()
+            .map(|(name, s)| {
+                let id = docker_id(rec, &name);
+                let doc = self.stats_doc(&id, &read, &s, system_ns);
+                (id, doc)
+            })
+            .collect()
+    }
+
+    /// Docker's stats document of the container `id`, with its previous reading as
+    /// `precpu_stats` (how clients compute CPU percentages).
+    fn stats_doc(
+        &self,
+        id: &str,
+        read: &str,
+        stats: &CgroupStats,
+        system_ns: Option<u64>,
+    ) -> Value {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpu_stats = json!({
             "cpu_usage": {
@@ -102,7 +127,7 @@ impl Engine {
             "system_cpu_usage": system_ns.unwrap_or(0),
             "online_cpus": cpus,
         });
-        let (preread, precpu) = remember_reading(&id, &read, &cpu_stats);
+        let (preread, precpu) = remember_reading(id, read, &cpu_stats);
         json!({
             "read": read,
             "preread": preread,

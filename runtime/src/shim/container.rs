@@ -33,13 +33,11 @@ pub(crate) fn create_and_start(
     // A container of the same id left by an earlier, interrupted attempt would make
     // the build fail with "container exists".
     delete(c, state_root);
-    let console = if c.terminal {
-        let (listener, path) = sys::console_listener(&c.bundle)
-            .map_err(|e| format!("creating the console socket: {e}"))?;
-        Some((listener, path))
-    } else {
-        None
-    };
+    let console = c
+        .terminal
+        .then(|| sys::console_listener(&c.bundle))
+        .transpose()
+        .map_err(|e| format!("creating the console socket: {e}"))?;
     let mut container = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(describe)?
