@@ -313,6 +313,17 @@ impl Daemon {
             .unwrap_or_else(|e| panic!("{target} failed: {e:?}\n{}", self.log()))
     }
 
+    /// A container's log as `berth logs TASK CONTAINER` prints it (stdout, then stderr).
+    pub fn logs(&self, id: &str, container: &str) -> String {
+        let out = self.cli(&["logs", id, container]);
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    /// The fixture's temp dir (parent of the data and run roots): test files live here.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
     /// Runs `berth ARGS…` with this daemon's roots (outside the fake host).
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(&self.bin)
@@ -647,6 +658,16 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
     }
     out
+}
+
+/// A container of a DescribeTasks task by name.
+pub fn named<'a>(t: &'a Value, name: &str) -> &'a Value {
+    t["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name} in {t:#}"))
 }
 
 /// A busybox image for tasks, written as an OCI layout under `dir`; returns the

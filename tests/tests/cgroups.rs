@@ -40,7 +40,7 @@ fn read(p: &Path) -> String {
 
 fn start() -> (Daemon, String) {
     let d = Daemon::start();
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     (d, image)
 }
 
@@ -105,7 +105,7 @@ fn the_default_pids_limit_stops_fork_bombs() {
         args: vec!["--pids-limit".into(), "20".into()],
         ..Default::default()
     });
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     let (max, current) = if v2() {
         ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids.current")
     } else {

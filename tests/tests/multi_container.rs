@@ -4,10 +4,9 @@
 //! task's lifecycle states and timestamps, and task-wide PID and IPC namespaces.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use berth_tests::daemon::{APPLETS, Daemon, busybox_layout};
+use berth_tests::daemon::{APPLETS, Daemon, busybox_layout, named};
 use berth_tests::images::ImageBuilder;
 use berth_tests::require_e2e;
 use serde_json::{Value, json};
@@ -22,30 +21,12 @@ fn applets() -> Vec<&'static str> {
 
 fn setup() -> (Daemon, String) {
     let d = Daemon::start();
-    let image = busybox_layout(&scratch(&d).join("images"), &applets());
+    let image = busybox_layout(&d.scratch().join("images"), &applets());
     (d, image)
-}
-
-fn scratch(d: &Daemon) -> PathBuf {
-    d.data_root().parent().unwrap().to_path_buf()
 }
 
 fn container(name: &str, image: &str, command: &str) -> Value {
     json!({"name": name, "image": image, "memory": 64, "entryPoint": ["sh", "-c"], "command": [command]})
-}
-
-fn logs(d: &Daemon, id: &str, container: &str) -> String {
-    let out = d.cli(&["logs", id, container]);
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn named<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name} in {t:#}"))
 }
 
 /// A task scratch volume `shared` mounted at /shared in each of `containers`.
@@ -91,7 +72,7 @@ fn an_init_container_gates_the_app_with_success() {
     let out = (0..50)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            logs(&d, &id, "app")
+            d.logs(&id, "app")
         })
         .find(|o| !o.is_empty())
         .unwrap_or_default();
@@ -127,7 +108,7 @@ fn a_failed_success_dependency_stops_the_task_naming_both_containers() {
     let web = named(&t, "web");
     assert_eq!(web["lastStatus"], "STOPPED");
     assert!(web["exitCode"].is_null(), "web never ran: {web:#}");
-    assert_eq!(logs(&d, &id, "web"), "");
+    assert_eq!(d.logs(&id, "web"), "");
     assert!(t["startedAt"].is_null(), "the task never ran: {t:#}");
     d.assert_clean();
 }
@@ -151,7 +132,7 @@ fn complete_starts_the_app_whatever_the_dependency_exit_code() {
     let out = (0..50)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            logs(&d, &id, "app")
+            d.logs(&id, "app")
         })
         .find(|o| !o.is_empty())
         .unwrap_or_default();
@@ -193,7 +174,7 @@ fn healthy_gates_the_app_until_the_sidecar_passes_its_health_check() {
     let out = (0..50)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            logs(&d, &id, "app")
+            d.logs(&id, "app")
         })
         .find(|o| !o.is_empty())
         .unwrap_or_default();
@@ -318,7 +299,7 @@ fn shutdown_goes_in_reverse_dependency_order_with_each_stop_timeout() {
     let (d, image) = setup();
     // db <- app <- proxy. Each records when it gets SIGTERM in a host directory; the
     // app ignores it and is killed after its own 2 s stopTimeout.
-    let record = scratch(&d).join("bG-order");
+    let record = d.scratch().join("bG-order");
     std::fs::create_dir_all(&record).unwrap();
     let term = |name: &str| {
         format!(
@@ -350,7 +331,7 @@ fn shutdown_goes_in_reverse_dependency_order_with_each_stop_timeout() {
     d.wait_running(&id);
     for name in ["db", "app", "proxy"] {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !logs(&d, &id, name).contains("up") && Instant::now() < deadline {
+        while !d.logs(&id, name).contains("up") && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -545,12 +526,12 @@ fn pid_mode_task_puts_every_container_in_one_pid_namespace() {
     let out_b = (0..100)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            logs(&d, &id, "b")
+            d.logs(&id, "b")
         })
         .find(|o| o.contains("sees-a"))
-        .unwrap_or_else(|| panic!("b cannot see a's processes: {}", logs(&d, &id, "b")));
-    let out_a = logs(&d, &id, "a");
-    let out_first = logs(&d, &id, "first");
+        .unwrap_or_else(|| panic!("b cannot see a's processes: {}", d.logs(&id, "b")));
+    let out_a = d.logs(&id, "a");
+    let out_first = d.logs(&id, "first");
     let ns = |s: &str, kind: &str| {
         s.lines()
             .find(|l| l.starts_with(kind))
@@ -574,8 +555,8 @@ fn pid_mode_task_puts_every_container_in_one_pid_namespace() {
     d.wait_running(&id);
     let (mut a, mut b) = (String::new(), String::new());
     for _ in 0..50 {
-        a = logs(&d, &id, "a");
-        b = logs(&d, &id, "b");
+        a = d.logs(&id, "a");
+        b = d.logs(&id, "b");
         if !a.is_empty() && !b.is_empty() {
             break;
         }
@@ -596,7 +577,7 @@ fn an_image_healthcheck_is_used_only_when_asked() {
         .healthcheck(&["CMD-SHELL", "echo image-check; exit 1"], 5, 1)
         .cmd(&["sleep", "600"])
         .build();
-    let layout = scratch(&d).join("hc-layout");
+    let layout = d.scratch().join("hc-layout");
     image.write_layout(&layout, "latest").unwrap();
     let image = format!("oci-layout:{}:latest", layout.display());
     let plain = json!({"name": "plain", "image": image, "memory": 32});

@@ -65,9 +65,9 @@ fn awsvpc_tasks_get_distinct_addresses_shown_as_enis_and_reach_each_other_by_ip(
         tc["containers"][0]["exitCode"],
         0,
         "{tc:#}\n{}",
-        logs(&d, &c, "c")
+        d.logs(&c, "c")
     );
-    assert_eq!(logs(&d, &c, "c").matches("alpha").count(), 2);
+    assert_eq!(d.logs(&c, "c").matches("alpha").count(), 2);
     assert_ne!(task_ip(&tc), ipa);
     assert_ne!(task_ip(&tc), ipb);
     // After stop the ENI shows as deleted, as in ECS.
@@ -103,7 +103,7 @@ fn containers_of_one_awsvpc_task_talk_over_localhost() {
         d.register(json!({"family": "bF-localhost", "containerDefinitions": [server, client]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(&d, &id, "client");
+    let out = d.logs(&id, "client");
     assert_eq!(named(&t, "client")["exitCode"], 0, "{t:#}\n{out}");
     assert!(out.contains("from-the-sidecar"), "{out}");
     // Both containers show the task's one interface.
@@ -211,10 +211,10 @@ fn egress_reaches_the_lan_through_nat_with_the_host_address() {
     require_e2e!();
     let (d, image) = setup(Daemon::start());
     let peer = d.host.add_lan_peer(HOST_LAN, PEER_LAN).expect("LAN peer");
-    let www = d.data_root().parent().unwrap().join("bF-peer-www");
+    let www = d.scratch().join("bF-peer-www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello from the LAN\n").unwrap();
-    let log = d.data_root().parent().unwrap().join("bF-peer-httpd.log");
+    let log = d.scratch().join("bF-peer-httpd.log");
     let server = peer
         .command("busybox")
         .args(["httpd", "-f", "-vv", "-p", "9000", "-h"])
@@ -230,7 +230,7 @@ fn egress_reaches_the_lan_through_nat_with_the_host_address() {
     ]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(&d, &id, "c");
+    let out = d.logs(&id, "c");
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
     assert!(out.contains("hello from the LAN"), "{out}");
     drop(server);
@@ -323,7 +323,7 @@ fn a_port_conflict_fails_cleanly_and_publishes_nothing() {
     stop(&d, &first);
 
     // A host process already has the port: the task fails with a clear reason.
-    let www = d.data_root().parent().unwrap().join("bF-host-www");
+    let www = d.scratch().join("bF-host-www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "host process\n").unwrap();
     let mut host_server = d
@@ -606,7 +606,7 @@ fn a_task_cannot_reach_the_hosts_loopback_services_through_the_bridge() {
     // Loopback publishing needs route_localnet on the bridge; the guard keeps a task
     // that routes 127.0.0.1 to the gateway away from the host's loopback-only services
     // (CVE-2020-8558). A task with NET_ADMIN can rewrite its own routes, so it tries.
-    let www = d.data_root().parent().unwrap().join("bF-loopback-www");
+    let www = d.scratch().join("bF-loopback-www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "host secret\n").unwrap();
     let _secret = d
@@ -633,7 +633,7 @@ fn a_task_cannot_reach_the_hosts_loopback_services_through_the_bridge() {
     );
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(&d, &id, "probe");
+    let out = d.logs(&id, "probe");
     assert!(
         out.contains("ROUTED"),
         "the probe could not set its route up:\n{out}\n{t:#}"
@@ -649,7 +649,7 @@ fn a_task_cannot_reach_the_hosts_loopback_services_through_the_bridge() {
     assert!(out.status.success(), "{out:?}");
     let id = d.run_task(&td);
     d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(&d, &id, "probe");
+    let out = d.logs(&id, "probe");
     assert!(out.contains("host secret"), "{out}");
     d.assert_clean();
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 fn wait_log(d: &Daemon, id: &str, container: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = logs(d, id, container);
+        let out = d.logs(id, container);
         if out.contains(needle) {
             return out;
         }
@@ -213,7 +213,7 @@ fn host_mode_uses_the_host_network_and_touches_no_bridge() {
         fetch_until(&peer, &format!("http://{HOST_LAN}:8086/")).trim(),
         "hostweb"
     );
-    let out = logs(&d, &id, "web");
+    let out = d.logs(&id, "web");
     assert!(out.contains(&format!("inet {HOST_LAN}/24")), "{out}");
     // No namespace, no bridge, no table, nothing published.
     assert_eq!(netns_files(&d), Vec::<String>::new());
@@ -243,7 +243,7 @@ fn none_mode_has_loopback_only() {
     ]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(&d, &id, "c");
+    let out = d.logs(&id, "c");
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}\n{out}");
     assert_eq!(t["attachments"], json!([]), "{t:#}");
     assert_eq!(t["containers"][0]["networkInterfaces"], json!([]), "{t:#}");
@@ -287,7 +287,7 @@ fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
     let o = ip.octets();
     let name = format!("ip-{}-{}-{}-{}", o[0], o[1], o[2], o[3]);
     for c in ["plain", "custom"] {
-        let out = logs(&d, &id, c);
+        let out = d.logs(&id, c);
         assert!(out.contains(&format!("host={name}\n")), "{c}: {out}");
         assert!(out.contains(&format!("file={name}\n")), "{c}: {out}");
         assert!(
@@ -305,7 +305,7 @@ fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
             "{c}: {out}"
         );
     }
-    let custom = logs(&d, &id, "custom");
+    let custom = d.logs(&id, "custom");
     assert!(
         custom.contains("nameserver 10.0.0.2\nnameserver 10.0.0.3"),
         "{custom}"
@@ -316,7 +316,7 @@ fn awsvpc_containers_get_the_task_hostname_hosts_and_resolv_conf() {
     );
     // Without dnsServers: the host's resolvers, never a loopback stub the task cannot
     // reach from its namespace.
-    let plain = logs(&d, &id, "plain");
+    let plain = d.logs(&id, "plain");
     for l in plain.lines().filter(|l| l.starts_with("nameserver")) {
         assert!(!l.contains(" 127."), "{plain}");
     }
@@ -355,7 +355,7 @@ fn a_definition_without_network_mode_publishes_bridge_style_mappings_and_resolve
     // links resolve to the shared namespace; hostname is honoured.
     let out = wait_log(&d, &id, "client", "CLIENT-DONE");
     assert!(out.contains("default-mode"), "{out}");
-    assert!(logs(&d, &id, "web").contains("host=webhost"));
+    assert!(d.logs(&id, "web").contains("host=webhost"));
     stop(&d, &id);
     d.assert_clean();
 

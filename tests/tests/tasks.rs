@@ -9,17 +9,12 @@ use serde_json::{Value, json};
 
 fn setup() -> (Daemon, String) {
     let d = Daemon::start();
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     (d, image)
 }
 
 fn container(name: &str, image: &str, command: &str) -> Value {
     json!({"name": name, "image": image, "memory": 64, "entryPoint": ["sh", "-c"], "command": [command]})
-}
-
-fn logs(d: &Daemon, id: &str, container: &str) -> String {
-    let out = d.cli(&["logs", id, container]);
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 fn cgroup_v2() -> bool {
@@ -98,7 +93,7 @@ fn process_settings_from_the_definition_are_applied_inside_the_container() {
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
     assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
-    let out = logs(&d, &id, "c");
+    let out = d.logs(&id, "c");
     assert!(out.contains("cwd=/tmp"), "{out}");
     assert!(out.contains("uid=65534 gid=65534"), "{out}");
     assert!(out.contains("greeting=hello world"), "{out}");
@@ -112,7 +107,7 @@ fn process_settings_from_the_definition_are_applied_inside_the_container() {
 }
 
 fn effective_caps(d: &Daemon, family: &str, extra: Value) -> (Value, String) {
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     let mut c = container("c", &image, "grep CapEff /proc/self/status");
     c.as_object_mut()
         .unwrap()
@@ -120,7 +115,7 @@ fn effective_caps(d: &Daemon, family: &str, extra: Value) -> (Value, String) {
     let td = d.register(json!({"family": family, "containerDefinitions": [c]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    let out = logs(d, &id, "c");
+    let out = d.logs(&id, "c");
     (t, out)
 }
 
@@ -273,7 +268,7 @@ fn cpu_shares_split_a_contended_cpu_about_four_to_one() {
     let id = d.run_task(&td);
     d.wait_stopped(&id, Duration::from_secs(180));
     let parse = |name: &str| -> f64 {
-        let out = logs(&d, &id, name);
+        let out = d.logs(&id, name);
         out.lines()
             .find_map(|l| l.strip_prefix("usage="))
             .and_then(|v| v.trim().parse().ok())
@@ -305,8 +300,8 @@ fn memory_limits_and_reservations_are_visible_in_the_container_cgroup() {
     );
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, Duration::from_secs(60));
-    assert_eq!(t["containers"][0]["exitCode"], 0, "{}", logs(&d, &id, "c"));
-    let out = logs(&d, &id, "c");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{}", d.logs(&id, "c"));
+    let out = d.logs(&id, "c");
     let lines: Vec<&str> = out.lines().collect();
     let cpu = if cgroup_v2() { "50" } else { "512" };
     assert_eq!(
@@ -465,12 +460,12 @@ fn a_pseudo_terminal_container_writes_to_a_tty_whose_output_is_logged_and_exec_s
         t["containers"][0]["healthStatus"] == "HEALTHY" || t["lastStatus"] == "STOPPED"
     });
     assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
-    let out = logs(&d, &id, "tty");
+    let out = d.logs(&id, "tty");
     assert!(out.contains("stdout-is-a-tty"), "{out}");
     assert!(out.contains("stdin-is-a-tty"), "{out}");
     // One terminal carries both streams, as with `docker run -t`.
     assert!(out.contains("to-stderr"), "{out}");
-    let out = logs(&d, &id, "plain");
+    let out = d.logs(&id, "plain");
     assert!(out.contains("stdout-is-a-pipe"), "{out}");
     d.ok("StopTask", json!({"task": id}));
     let t = d.wait_stopped(&id, Duration::from_secs(60));

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use berth_tests::daemon::{APPLETS, Daemon, busybox_layout};
+use berth_tests::daemon::{APPLETS, Daemon, busybox_layout, named};
 use berth_tests::images::{ImageBuilder, Layer, write_docker_archive};
 use berth_tests::require_e2e;
 use serde_json::{Value, json};
@@ -22,35 +22,16 @@ fn applets() -> Vec<&'static str> {
 
 fn setup() -> (Daemon, String) {
     let d = Daemon::start();
-    let image = busybox_layout(&scratch(&d).join("images"), &applets());
+    let image = busybox_layout(&d.scratch().join("images"), &applets());
     (d, image)
-}
-
-/// The fixture's temp dir (parent of the data and run roots): test files live here.
-fn scratch(d: &Daemon) -> PathBuf {
-    d.data_root().parent().unwrap().to_path_buf()
 }
 
 fn container(name: &str, image: &str, command: &str) -> Value {
     json!({"name": name, "image": image, "memory": 64, "entryPoint": ["sh", "-c"], "command": [command]})
 }
 
-fn logs(d: &Daemon, id: &str, container: &str) -> String {
-    let out = d.cli(&["logs", id, container]);
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn named<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name} in {t:#}"))
 }
 
 fn task_volumes_dir(d: &Daemon, id: &str) -> PathBuf {
@@ -110,9 +91,9 @@ fn containers_share_task_scratch_volumes_which_go_with_the_task() {
         named(&t, "reader")["exitCode"],
         0,
         "{}",
-        logs(&d, &id, "reader")
+        d.logs(&id, "reader")
     );
-    assert_eq!(logs(&d, &id, "reader"), "from-writer\ntwo\n");
+    assert_eq!(d.logs(&id, "reader"), "from-writer\ntwo\n");
     let dir = task_volumes_dir(&d, &id);
     assert_eq!(
         std::fs::read_to_string(dir.join("shared/back")).unwrap(),
@@ -137,7 +118,7 @@ fn the_seed_two_database_containers_share_database_scratch() {
     let image = ImageBuilder::busybox(&applets())
         .cmd(&["sh", "-c", script])
         .build();
-    let archive = scratch(&d).join("database.tar");
+    let archive = d.scratch().join("database.tar");
     write_docker_archive(&archive, &[(&image, &["my-repo/database:latest"])]).unwrap();
     let out = d.cli(&["load", "-i", archive.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
@@ -160,10 +141,10 @@ fn the_seed_two_database_containers_share_database_scratch() {
         let out = (0..100)
             .map(|_| {
                 std::thread::sleep(Duration::from_millis(100));
-                logs(&d, &id, name)
+                d.logs(&id, name)
             })
             .find(|o| o.contains("all="))
-            .unwrap_or_else(|| panic!("{name} never saw both files: {}", logs(&d, &id, name)));
+            .unwrap_or_else(|| panic!("{name} never saw both files: {}", d.logs(&id, name)));
         let me = out
             .lines()
             .find_map(|l| l.strip_prefix("me="))
@@ -191,7 +172,7 @@ fn the_seed_two_database_containers_share_database_scratch() {
 fn a_host_source_path_is_created_bind_mounted_and_read_only_where_asked() {
     require_e2e!();
     let (d, image) = setup();
-    let host = scratch(&d).join("bG-host/not/yet/there");
+    let host = d.scratch().join("bG-host/not/yet/there");
     let mut rw = container(
         "rw",
         &image,
@@ -215,10 +196,10 @@ fn a_host_source_path_is_created_bind_mounted_and_read_only_where_asked() {
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, WAIT);
     assert!(host.is_dir(), "sourcePath was not created");
-    assert_eq!(named(&t, "rw")["exitCode"], 0, "{}", logs(&d, &id, "rw"));
-    assert_eq!(named(&t, "ro")["exitCode"], 0, "{}", logs(&d, &id, "ro"));
-    assert!(logs(&d, &id, "rw").contains("rw-ok"));
-    let ro_out = logs(&d, &id, "ro");
+    assert_eq!(named(&t, "rw")["exitCode"], 0, "{}", d.logs(&id, "rw"));
+    assert_eq!(named(&t, "ro")["exitCode"], 0, "{}", d.logs(&id, "ro"));
+    assert!(d.logs(&id, "rw").contains("rw-ok"));
+    let ro_out = d.logs(&id, "ro");
     assert!(ro_out.contains("written-inside"), "{ro_out}");
     assert!(ro_out.contains("Read-only file system"), "{ro_out}");
     assert!(ro_out.contains("ro-refused"), "{ro_out}");
@@ -233,7 +214,7 @@ fn a_host_source_path_is_created_bind_mounted_and_read_only_where_asked() {
     std::fs::remove_file(host.join("out")).unwrap();
     let id2 = d.run_task(&td);
     d.wait_stopped(&id2, WAIT);
-    assert!(logs(&d, &id2, "rw").contains("seeded-by-host"));
+    assert!(d.logs(&id2, "rw").contains("seeded-by-host"));
     assert!(host.join("out").exists());
     d.assert_clean();
 }
@@ -242,9 +223,9 @@ fn a_host_source_path_is_created_bind_mounted_and_read_only_where_asked() {
 fn a_source_path_through_a_symbolic_link_is_refused_with_a_clear_reason() {
     require_e2e!();
     let (d, image) = setup();
-    let real = scratch(&d).join("bG-real");
+    let real = d.scratch().join("bG-real");
     std::fs::create_dir_all(&real).unwrap();
-    let link = scratch(&d).join("bG-link");
+    let link = d.scratch().join("bG-link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let mut c = container("c", &image, "ls /host");
     c["mountPoints"] = json!([{"sourceVolume": "h", "containerPath": "/host"}]);
@@ -289,7 +270,7 @@ fn a_shared_named_volume_outlives_its_task_and_is_listed_reused_and_removed() {
     }));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, WAIT);
-    assert_eq!(t["containers"][0]["exitCode"], 0, "{}", logs(&d, &id, "c"));
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{}", d.logs(&id, "c"));
     let dir = shared_volume_dir(&d, "bGcache");
     assert_eq!(std::fs::read_to_string(dir.join("count")).unwrap(), "1\n");
 
@@ -332,7 +313,7 @@ fn a_shared_named_volume_outlives_its_task_and_is_listed_reused_and_removed() {
     let out = (0..100)
         .map(|_| {
             std::thread::sleep(Duration::from_millis(100));
-            logs(&d, &id2, "c")
+            d.logs(&id2, "c")
         })
         .find(|o| o.contains('2'))
         .unwrap_or_default();
@@ -429,7 +410,7 @@ fn volumes_from_replays_mounts_through_chains_and_honours_read_only() {
     let t = d.wait_task(&id, WAIT, "last and rw done", |t| {
         named(t, "last")["lastStatus"] == "STOPPED" && named(t, "rw")["lastStatus"] == "STOPPED"
     });
-    let out = logs(&d, &id, "last");
+    let out = d.logs(&id, "last");
     assert_eq!(named(&t, "last")["exitCode"], 0, "{out}");
     assert!(out.contains("from-source"), "{out}");
     assert!(
@@ -440,9 +421,9 @@ fn volumes_from_replays_mounts_through_chains_and_honours_read_only() {
         out.contains("Read-only file system") && out.contains("last-ro"),
         "{out}"
     );
-    let out = logs(&d, &id, "middle");
+    let out = d.logs(&id, "middle");
     assert!(out.contains("middle-ro"), "{out}");
-    let out = logs(&d, &id, "rw");
+    let out = d.logs(&id, "rw");
     assert!(out.contains("rw-wrote"), "{out}");
     let vols = task_volumes_dir(&d, &id);
     assert_eq!(
@@ -471,7 +452,7 @@ fn an_image_volume_gets_an_anonymous_volume_populated_from_the_image() {
         .volume("/seeded")
         .cmd(&["sh"])
         .build();
-    let layout = scratch(&d).join("vol-layout");
+    let layout = d.scratch().join("vol-layout");
     image.write_layout(&layout, "latest").unwrap();
     let image = format!("oci-layout:{}:latest", layout.display());
     let mut owner = container(
@@ -493,10 +474,10 @@ fn an_image_volume_gets_an_anonymous_volume_populated_from_the_image() {
     d.wait_task(&id, WAIT, "peer done", |t| {
         named(t, "peer")["lastStatus"] == "STOPPED"
     });
-    let out = logs(&d, &id, "owner");
+    let out = d.logs(&id, "owner");
     assert!(out.contains("from the image\ndeep\n750\n"), "{out}");
     assert!(out.contains("/seeded"), "not a mount: {out}");
-    assert_eq!(logs(&d, &id, "peer"), "mine\n");
+    assert_eq!(d.logs(&id, "peer"), "mine\n");
     // The image's own copy is untouched (the write went to the volume).
     let vols = task_volumes_dir(&d, &id);
     assert!(vols.exists());
@@ -520,7 +501,7 @@ fn linux_parameters_tmpfs_mounts_a_sized_tmpfs() {
     let td = d.register(json!({"family": "tmpfs", "containerDefinitions": [c]}));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, WAIT);
-    let out = logs(&d, &id, "c");
+    let out = d.logs(&id, "c");
     assert_eq!(t["containers"][0]["exitCode"], 0, "{out}");
     let line = out.lines().next().unwrap();
     assert!(line.starts_with("tmpfs /scratch tmpfs "), "{out}");
@@ -574,10 +555,10 @@ fn docker_volume_driver_opts_tmpfs_is_mounted_and_unmounted_with_the_task() {
     d.wait_task(&id, WAIT, "b done", |t| {
         named(t, "b")["lastStatus"] == "STOPPED"
     });
-    let out = logs(&d, &id, "a");
+    let out = d.logs(&id, "a");
     assert!(out.starts_with("tmpfs /mem tmpfs "), "{out}");
     assert!(out.contains("size=4096k"), "{out}");
-    let out = logs(&d, &id, "b");
+    let out = d.logs(&id, "b");
     assert!(out.starts_with("in-memory\ntmpfs /smem tmpfs "), "{out}");
     assert!(out.contains("size=2048k"), "{out}");
     // On the host, the volume directory is the tmpfs (nothing reaches the disk).
@@ -609,10 +590,10 @@ fn an_empty_volume_takes_the_image_content_it_is_mounted_over_but_a_host_path_do
         ))
         .cmd(&["sh"])
         .build();
-    let layout = scratch(&d).join("www-layout");
+    let layout = d.scratch().join("www-layout");
     image.write_layout(&layout, "latest").unwrap();
     let image = format!("oci-layout:{}:latest", layout.display());
-    let host = scratch(&d).join("bG-www");
+    let host = d.scratch().join("bG-www");
     // `web` mounts the empty volume over the image's /srv/www (copied in); `reader`
     // sees it at another path; `hostview` mounts a host directory there (untouched).
     let mut web = container("web", &image, "ls /srv/www; sleep 600");
@@ -646,11 +627,11 @@ fn an_empty_volume_takes_the_image_content_it_is_mounted_over_but_a_host_path_do
         named(&t, "reader")["exitCode"],
         0,
         "{}",
-        logs(&d, &id, "reader")
+        d.logs(&id, "reader")
     );
-    assert_eq!(logs(&d, &id, "reader"), "<h1>from the image</h1>\n");
-    assert_eq!(logs(&d, &id, "web"), "index.html\n");
-    assert_eq!(logs(&d, &id, "hostview").trim(), "0");
+    assert_eq!(d.logs(&id, "reader"), "<h1>from the image</h1>\n");
+    assert_eq!(d.logs(&id, "web"), "index.html\n");
+    assert_eq!(d.logs(&id, "hostview").trim(), "0");
     assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
     d.kill_task(&id);
     d.wait_stopped(&id, WAIT);
@@ -661,7 +642,7 @@ fn an_empty_volume_takes_the_image_content_it_is_mounted_over_but_a_host_path_do
 fn a_bind_driver_opts_volume_shows_host_files_and_removing_it_keeps_them() {
     require_e2e!();
     let (d, image) = setup();
-    let host = scratch(&d).join("bG-bound");
+    let host = d.scratch().join("bG-bound");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("from-host"), "hello from the host\n").unwrap();
     let mut c = container(
@@ -686,7 +667,7 @@ fn a_bind_driver_opts_volume_shows_host_files_and_removing_it_keeps_them() {
     }));
     let id = d.run_task(&td);
     let t = d.wait_stopped(&id, WAIT);
-    let out = logs(&d, &id, "c");
+    let out = d.logs(&id, "c");
     assert_eq!(t["containers"][0]["exitCode"], 0, "{out}");
     assert!(
         out.starts_with("hello from the host\nhello from the host\n"),
@@ -710,7 +691,7 @@ fn a_bind_driver_opts_volume_shows_host_files_and_removing_it_keeps_them() {
     d.assert_clean();
 
     // The device must exist and not go through a symbolic link.
-    let link = scratch(&d).join("bG-bound-link");
+    let link = d.scratch().join("bG-bound-link");
     std::os::unix::fs::symlink(&host, &link).unwrap();
     let mut c = container("c", &image, "true");
     c["mountPoints"] = json!([{"sourceVolume": "v", "containerPath": "/v"}]);

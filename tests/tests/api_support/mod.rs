@@ -23,7 +23,7 @@ pub(crate) fn setup() -> (Daemon, String) {
 /// A daemon with `options` and the busybox image.
 pub(crate) fn setup_with(options: DaemonOptions) -> (Daemon, String) {
     let d = Daemon::start_with(options);
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     (d, image)
 }
 
@@ -138,7 +138,7 @@ pub(crate) fn aws_err(d: &Daemon, args: &[&str]) -> String {
 
 /// Writes `v` to a file the aws CLI can read (`file://…`).
 pub(crate) fn json_file(d: &Daemon, name: &str, v: &Value) -> String {
-    let p = d.data_root().parent().unwrap().join(name);
+    let p = d.scratch().join(name);
     std::fs::write(&p, serde_json::to_vec_pretty(v).unwrap()).unwrap();
     format!("file://{}", p.display())
 }

@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+pub(crate) use berth_tests::daemon::named;
 use berth_tests::daemon::{APPLETS, Daemon, busybox_layout};
 use berth_tests::host::FakeHost;
 use serde_json::{Value, json};
@@ -20,7 +21,7 @@ pub(crate) const SUBNET_PREFIX: [u8; 2] = [10, 229];
 
 /// `d` with the busybox image as an `oci-layout:` reference.
 pub(crate) fn setup(d: Daemon) -> (Daemon, String) {
-    let image = busybox_layout(&d.data_root().parent().unwrap().join("images"), APPLETS);
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
     (d, image)
 }
 
@@ -92,22 +93,6 @@ pub(crate) fn task_ip(t: &Value) -> Ipv4Addr {
         );
     }
     ip
-}
-
-/// A container of the task by name.
-pub(crate) fn named<'a>(t: &'a Value, name: &str) -> &'a Value {
-    t["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}: {t:#}"))
-}
-
-/// A container's log (`berth logs`).
-pub(crate) fn logs(d: &Daemon, id: &str, container: &str) -> String {
-    let out = d.cli(&["logs", id, container]);
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 /// Stops a task at once and waits for STOPPED.
