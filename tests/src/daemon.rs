@@ -687,5 +687,5 @@ pub fn busybox_layout(dir: &Path, applets: &[&str]) -> String {
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "sleep", "true", "false", "test", "mkdir", "touch", "id", "env",
     "hostname", "httpd", "wget", "nc", "head", "tail", "grep", "ps", "kill", "trap", "pwd", "ip",
-    "ping", "wc", "date", "rm", "seq", "yes", "dd",
+    "ping", "wc", "date", "rm", "seq", "yes", "dd", "taskset",
 ];

@@ -21,6 +21,7 @@
 
 mod container;
 mod control;
+mod footprint;
 mod init;
 pub mod logs;
 mod namespaces;

@@ -24,7 +24,7 @@ use super::types::{
     ContainerState, ContainerStatus, ControlReply, ControlRequest, HealthStatus, RunStatus,
     ShimState, ShimTask, StopCode, StopInfo,
 };
-use super::{ShimError, container, sys};
+use super::{ShimError, container, footprint, sys};
 use crate::cgroup::BerthCgroups;
 
 /// ECS's OOM reason.
@@ -89,6 +89,9 @@ pub(crate) struct Supervisor {
     task_oom_seen: u64,
     namespaces: TaskNamespaces,
     dirty: bool,
+    /// When to drop the pages that work such as a container start faulted in
+    /// ([`footprint`]): a moment after the last such work.
+    trim_due: Option<f64>,
 }
 
 impl Supervisor {
@@ -131,6 +134,7 @@ impl Supervisor {
             task_oom_seen,
             namespaces,
             dirty: true,
+            trim_due: None,
         }
     }
 
@@ -294,6 +298,7 @@ impl Supervisor {
             })
         })();
         let t = now();
+        self.trim_due = Some(t + footprint::SETTLE.as_secs_f64());
         let s = &mut self.state.containers[i];
         match result {
             Ok(pid) => {
@@ -416,6 +421,7 @@ impl Supervisor {
                             timed_out: false,
                         });
                         self.health[i].next_due = None;
+                        self.trim_due = Some(t + footprint::SETTLE.as_secs_f64());
                     }
                     Err(msg) => {
                         self.health_result(i, false, format!("health check could not run: {msg}"));
@@ -484,6 +490,16 @@ impl Supervisor {
     }
 
     fn wait_for_events(&mut self, wake: Option<f64>) -> Result<(), ShimError> {
+        if self.trim_due.is_some_and(|due| now() >= due) {
+            // Right before sleeping, so little runs between the trim and the next
+            // event: an idle shim keeps only its waiting path resident.
+            self.trim_due = None;
+            footprint::trim();
+        }
+        let wake = [wake, self.trim_due]
+            .into_iter()
+            .flatten()
+            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))));
         let timeout = match wake {
             None => PollTimeout::NONE,
             Some(t) => {

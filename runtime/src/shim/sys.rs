@@ -227,3 +227,55 @@ pub(crate) fn receive_console(
         "the container sent no terminal on its console socket",
     ))
 }
+
+/// Unmaps the resident pages of `[start, start + len)`, a private read-only mapping of
+/// a file whose pages all equal the file's contents (`footprint::droppable_mappings`);
+/// the next access faults the same bytes back in from the page cache.
+pub(crate) fn drop_clean_pages(start: usize, len: usize) {
+    // SAFETY: MADV_DONTNEED on a private file mapping with no copy-on-write page
+    // changes no byte the process can observe: every page reads back from the file
+    // it maps. No Rust reference is invalidated, since the memory stays mapped.
+    unsafe {
+        libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
+    }
+}
+
+/// Returns the allocator's free memory at the top of the heap and in its arenas to the
+/// kernel.
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases memory the allocator holds free; it is safe
+    // to call at any time from a single-threaded process.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Unmaps the pages of the main thread's stack (which starts at `stack_start`) below the
+/// current frame, keeping `margin` bytes beneath it: they are dead, and a deeper call
+/// later faults in fresh zeroed pages.
+pub(crate) fn drop_unused_stack(stack_start: usize, margin: usize) {
+    let here = 0u8;
+    let frame = std::ptr::addr_of!(here) as usize;
+    let end = frame.saturating_sub(margin) & !(page_size() - 1);
+    if end <= stack_start {
+        return;
+    }
+    // SAFETY: [stack_start, end) lies below this frame by at least `margin`; the
+    // process is single-threaded and its signals are blocked (read through a
+    // signalfd), so nothing runs on that memory now, and what runs there later
+    // writes before it reads. The range stays mapped.
+    unsafe {
+        libc::madvise(
+            stack_start as *mut libc::c_void,
+            end - stack_start,
+            libc::MADV_DONTNEED,
+        );
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
+}
