@@ -6,7 +6,8 @@
 #   BERTH_BASE=/path/to/older/berth bench/run.sh   (also times an older build, side by side,
 #                                                    with its own daemon: before/after figures)
 #
-# Timed, in ONE hyperfine invocation (so the figures share the host's load):
+# Timed, in ONE hyperfine invocation per pass (so the figures share the host's load), in two
+# passes: back to back, and spaced (100 ms idle before each start; see the comment there):
 #   * `berth run bH-none`    a registered task definition, networkMode none
 #   * `berth run bH-awsvpc`  the same with the default awsvpc network (netns + veth + address)
 #   * `crun run`, `runc run` of an equivalent bundle (busybox rootfs, the same memory / cpu /
@@ -48,26 +49,38 @@ if [ "${1:-}" = "__measure" ]; then
         labels+=("berth$sfx")
     done <<<"$BERTHS"
 
-    echo "== timing: $RUNS runs each (+1 warm-up), one hyperfine invocation"
-    hyperfine -N --style basic --runs "$RUNS" --warmup 1 --export-json "$W/start.json" \
-        "${cmds[@]}" \
-        -n "crun run" "crun --root $R/crun run --bundle $W/bundle-crun bHcrun" \
-        -n "runc run" "runc --root $R/runc run --bundle $W/bundle-runc bHrunc" \
-        -n "podman run --rm" "$P run --rm $PODMAN_LIMITS --memory 256m --cpu-shares 512 localhost/bh-busybox:latest /bin/true" \
-        >"$W/hyperfine.log" 2>&1 || { cat "$W/hyperfine.log" >&2; exit 1; }
+    # Two passes. "back to back": each start follows the previous one at once (hyperfine's
+    # default). "spaced": 100 ms of idle before each start. The first cgroup migration
+    # after an idle spell waits one RCU grace period (~10-20 ms here: the kernel switches
+    # cgroup_threadgroup_rwsem to its slow mode); a migration within a grace period of
+    # the previous one does not. Back to back, an 8 ms `crun run` always finds the
+    # previous run's migration still that recent; berth's longer start never does.
+    # Spaced, every command pays the wait, as any single start does.
+    for pass in back-to-back spaced; do
+        prepare=()
+        [ "$pass" = spaced ] && prepare=(--prepare "sleep 0.1")
+        echo "== timing ($pass): $RUNS runs each (+1 warm-up), one hyperfine invocation"
+        hyperfine -N --style basic --runs "$RUNS" --warmup 1 "${prepare[@]}" --export-json "$W/start-$pass.json" \
+            "${cmds[@]}" \
+            -n "crun run" "crun --root $R/crun run --bundle $W/bundle-crun bHcrun" \
+            -n "runc run" "runc --root $R/runc run --bundle $W/bundle-runc bHrunc" \
+            -n "podman run --rm" "$P run --rm $PODMAN_LIMITS --memory 256m --cpu-shares 512 localhost/bh-busybox:latest /bin/true" \
+            >"$W/hyperfine-$pass.log" 2>&1 || { cat "$W/hyperfine-$pass.log" >&2; exit 1; }
 
-    echo
-    printf '%-26s %9s %9s %9s\n' "command (ms)" min median max
-    jq -r '.results[] | "\(.command)\t\(.min)\t\(.median)\t\(.max)"' "$W/start.json" |
-        awk -F'\t' '{ printf "%-26s %9.1f %9.1f %9.1f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
-    echo
-    for l in "${labels[@]}"; do
-        jq -r --arg l "$l" '
-            (.results | map({key: .command, value: .median}) | from_entries) as $m
-            | ["\($l) run (none)", "\($l) run (awsvpc)"][] as $b
-            | def r(x): (x * 100 | round) / 100;
-              "\($b):  /crun \(r($m[$b] / $m["crun run"]))   /runc \(r($m[$b] / $m["runc run"]))   /podman \(r($m[$b] / $m["podman run --rm"]))"
-        ' "$W/start.json"
+        echo
+        printf '%-26s %9s %9s %9s\n' "command (ms)" min median max
+        jq -r '.results[] | "\(.command)\t\(.min)\t\(.median)\t\(.max)"' "$W/start-$pass.json" |
+            awk -F'\t' '{ printf "%-26s %9.1f %9.1f %9.1f\n", $1, $2 * 1000, $3 * 1000, $4 * 1000 }'
+        echo
+        for l in "${labels[@]}"; do
+            jq -r --arg l "$l" '
+                (.results | map({key: .command, value: .median}) | from_entries) as $m
+                | ["\($l) run (none)", "\($l) run (awsvpc)"][] as $b
+                | def r(x): (x * 100 | round) / 100;
+                  "\($b):  /crun \(r($m[$b] / $m["crun run"]))   /runc \(r($m[$b] / $m["runc run"]))   /podman \(r($m[$b] / $m["podman run --rm"]))"
+            ' "$W/start-$pass.json"
+        done
+        echo
     done
     echo "(goal: berth's median within 2x of crun run and under 0.5x of podman run)"
 
@@ -96,7 +109,9 @@ if [ "${1:-}" = "__measure" ]; then
     for i in $(seq "$TASKS"); do
         cids+=("$($P run -d --name "bh-sleep-$i" $PODMAN_LIMITS --memory 64m --cpu-shares 64 localhost/bh-busybox:latest /bin/sleep 3600)")
     done
-    sleep 1
+    # Also more than the second after its last container start at which a shim drops the
+    # pages that start faulted in (runtime/src/shim/footprint.rs): idle figures.
+    sleep 1.5
     for c in "${cids[@]}"; do
         echo "conmon $(pgrep -f "^/usr/bin/conmon .*-c $c" | head -1)" >>"$W/pids"
     done
