@@ -702,6 +702,22 @@ mod tests {
         }
     }
 
+    /// One mount source per definition, without image volumes.
+    fn sources<'a>(
+        defs: &'a [ContainerDefinition],
+        rootfs: &'a Path,
+        anonymous_dir: &Path,
+    ) -> Vec<MountSource<'a>> {
+        defs.iter()
+            .map(|def| MountSource {
+                def,
+                rootfs,
+                image_volumes: vec![],
+                anonymous_dir: anonymous_dir.to_owned(),
+            })
+            .collect()
+    }
+
     #[test]
     fn volumes_from_resolves_chains_in_any_order_with_modes_and_precedence() {
         let dir = tempfile::tempdir().unwrap();
@@ -720,6 +736,7 @@ mod tests {
         };
         let volumes: BTreeMap<String, HostVolume> =
             [vol("data"), vol("cfg"), vol("mine")].into_iter().collect();
+        let anonymous_dir = dir.path().join("anon");
         let defs = [
             // last takes from middle, which takes read-only from source.
             ctr(
@@ -735,16 +752,7 @@ mod tests {
                 "mountPoints": [{"sourceVolume": "mine", "containerPath": "/data/"}],
                 "volumesFrom": [{"sourceContainer": "source"}]})),
         ];
-        let sources: Vec<MountSource<'_>> = defs
-            .iter()
-            .map(|def| MountSource {
-                def,
-                rootfs: &rootfs,
-                image_volumes: vec![],
-                anonymous_dir: dir.path().join("anon"),
-            })
-            .collect();
-        let m = resolve_mounts(&sources, &volumes).unwrap();
+        let m = resolve_mounts(&sources(&defs, &rootfs, &anonymous_dir), &volumes).unwrap();
         let (data, cfg, mine) = (
             &volumes["data"].path,
             &volumes["cfg"].path,
@@ -759,16 +767,7 @@ mod tests {
             ctr(serde_json::json!({"name": "a", "volumesFrom": [{"sourceContainer": "b"}]})),
             ctr(serde_json::json!({"name": "b", "volumesFrom": [{"sourceContainer": "a"}]})),
         ];
-        let sources: Vec<MountSource<'_>> = cyclic
-            .iter()
-            .map(|def| MountSource {
-                def,
-                rootfs: &rootfs,
-                image_volumes: vec![],
-                anonymous_dir: dir.path().join("anon"),
-            })
-            .collect();
-        let err = resolve_mounts(&sources, &volumes).unwrap_err();
+        let err = resolve_mounts(&sources(&cyclic, &rootfs, &anonymous_dir), &volumes).unwrap_err();
         assert!(err.contains("forms a cycle"), "{err}");
     }
 

@@ -29,8 +29,11 @@ pub(crate) fn droppable_mappings(smaps: &str) -> Vec<Droppable> {
     let mut out = Vec::new();
     let mut candidate: Option<Droppable> = None;
     for line in smaps.lines() {
-        if let Some(header) = mapping_header(line) {
-            candidate = header;
+        if let Some(m) = Mapping::parse(line) {
+            candidate = m.may_drop().then_some(Droppable {
+                start: m.start,
+                len: m.end - m.start,
+            });
             continue;
         }
         if let Some(kib) = line.strip_prefix("Anonymous:") {
@@ -45,50 +48,60 @@ pub(crate) fn droppable_mappings(smaps: &str) -> Vec<Droppable> {
     out
 }
 
-/// `Some(header)` if `line` starts a mapping: `Some(Some(_))` when the mapping may be
-/// dropped, `Some(None)` when it may not.
-fn mapping_header(line: &str) -> Option<Option<Droppable>> {
-    let mut fields = line.split_ascii_whitespace();
-    let range = fields.next()?;
-    let (start, end) = range.split_once('-')?;
-    let start = usize::from_str_radix(start, 16).ok()?;
-    let end = usize::from_str_radix(end, 16).ok()?;
-    let perms = fields.next()?.as_bytes();
-    if perms.len() != 4 {
-        return None;
+/// The header line of one mapping in `/proc/<pid>/smaps`.
+struct Mapping<'a> {
+    start: usize,
+    end: usize,
+    perms: &'a [u8],
+    inode: &'a str,
+    path: Option<&'a str>,
+}
+
+impl<'a> Mapping<'a> {
+    /// `Some` if `line` starts a mapping.
+    fn parse(line: &'a str) -> Option<Mapping<'a>> {
+        let mut fields = line.split_ascii_whitespace();
+        let (start, end) = fields.next()?.split_once('-')?;
+        let start = usize::from_str_radix(start, 16).ok()?;
+        let end = usize::from_str_radix(end, 16).ok()?;
+        let perms = fields.next()?.as_bytes();
+        if perms.len() != 4 || end < start {
+            return None;
+        }
+        let _offset = fields.next()?;
+        let _device = fields.next()?;
+        let inode = fields.next()?;
+        Some(Mapping {
+            start,
+            end,
+            perms,
+            inode,
+            path: fields.next(),
+        })
     }
-    let _offset = fields.next()?;
-    let _device = fields.next()?;
-    let inode = fields.next()?;
-    let path = fields.next();
-    let droppable = perms[0] == b'r'
-        && perms[1] == b'-'
-        && perms[3] == b'p'
-        && inode != "0"
-        && path.is_some_and(|p| p.starts_with('/'))
-        && end > start;
-    Some(droppable.then_some(Droppable {
-        start,
-        len: end - start,
-    }))
+
+    /// Private, not writable, backed by a file, not empty.
+    fn may_drop(&self) -> bool {
+        self.perms[0] == b'r'
+            && self.perms[1] == b'-'
+            && self.perms[3] == b'p'
+            && self.inode != "0"
+            && self.path.is_some_and(|p| p.starts_with('/'))
+            && self.end > self.start
+    }
 }
 
 /// Stack below the current frame that is kept when the rest of the unused stack is
 /// dropped.
 const STACK_MARGIN: usize = 16 * 1024;
 
-/// The main thread's stack mapping.
-fn stack_mapping(smaps: &str) -> Option<Droppable> {
-    let line = smaps
+/// Where the main thread's stack mapping starts.
+fn stack_start(smaps: &str) -> Option<usize> {
+    smaps
         .lines()
-        .find(|l| l.ends_with("[stack]") && mapping_header(l).is_some())?;
-    let (start, end) = line.split_ascii_whitespace().next()?.split_once('-')?;
-    let start = usize::from_str_radix(start, 16).ok()?;
-    let end = usize::from_str_radix(end, 16).ok()?;
-    Some(Droppable {
-        start,
-        len: end.checked_sub(start)?,
-    })
+        .filter_map(Mapping::parse)
+        .find(|m| m.path == Some("[stack]"))
+        .map(|m| m.start)
 }
 
 /// Drops the resident clean file-backed pages of this process and trims its heap.
@@ -98,11 +111,11 @@ pub(crate) fn trim() {
         return;
     };
     let droppable = droppable_mappings(&smaps);
-    let stack = stack_mapping(&smaps);
+    let stack = stack_start(&smaps);
     drop(smaps);
     sys::trim_heap();
-    if let Some(stack) = stack {
-        sys::drop_unused_stack(stack.start, STACK_MARGIN);
+    if let Some(start) = stack {
+        sys::drop_unused_stack(start, STACK_MARGIN);
     }
     // The mapping this code runs from goes last: whatever runs after a drop faults its
     // pages back in, so the fewer steps between the last drop and the wait, the less
@@ -169,13 +182,7 @@ Anonymous:             0 kB
     #[test]
     fn the_stack_mapping_is_found_and_never_droppable() {
         let smaps = "7ffe423c3000-7ffe423e4000 rw-p 00000000 00:00 0                          [stack]\nAnonymous: 80 kB\n";
-        assert_eq!(
-            stack_mapping(smaps),
-            Some(Droppable {
-                start: 0x7ffe423c3000,
-                len: 0x21000
-            })
-        );
+        assert_eq!(stack_start(smaps), Some(0x7ffe423c3000));
         assert!(droppable_mappings(smaps).is_empty());
     }
 

@@ -257,7 +257,11 @@ pub(crate) fn trim_heap() {
 pub(crate) fn drop_unused_stack(stack_start: usize, margin: usize) {
     let here = 0u8;
     let frame = std::ptr::addr_of!(here) as usize;
-    let end = frame.saturating_sub(margin) & !(page_size() - 1);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize);
+    let end = frame.saturating_sub(margin) & !(page - 1);
     if end <= stack_start {
         return;
     }
@@ -272,10 +276,4 @@ pub(crate) fn drop_unused_stack(stack_start: usize, margin: usize) {
             libc::MADV_DONTNEED,
         );
     }
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(size).unwrap_or(4096)
 }
