@@ -19,6 +19,7 @@ set -eu
 CLIENTS=${1:-50}
 SECONDS_EACH=${2:-5}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/busybox-layout.sh"
 [ "$(id -u)" = 0 ] || { echo "api.sh: run as root" >&2; exit 1; }
 for tool in umoci jq ip nsenter; do
   command -v "$tool" >/dev/null || { echo "api.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
@@ -61,15 +62,7 @@ DRIVER="$ROOT/target/release/examples/api_bench"
 
 echo "== building a busybox image with umoci"
 cd "$W"
-umoci init --layout img >/dev/null
-umoci new --image img:latest >/dev/null
-umoci unpack --image img:latest bundle >/dev/null
-mkdir -p bundle/rootfs/bin bundle/rootfs/tmp
-cp /bin/busybox bundle/rootfs/bin/busybox
-for a in sh sleep true; do ln -sf busybox "bundle/rootfs/bin/$a"; done
-umoci repack --image img:latest bundle >/dev/null
-umoci config --image img:latest --config.cmd /bin/sh --config.env PATH=/bin >/dev/null
-rm -rf bundle
+busybox_layout img latest /bin/busybox sh sleep true
 IMAGE="oci-layout:$W/img:latest"
 
 echo "== starting berth daemon in network namespace $NS"

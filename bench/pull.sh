@@ -16,6 +16,7 @@ set -eu
 
 RUNS=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/bench/busybox-layout.sh"
 for tool in docker-registry skopeo umoci hyperfine jq gzip curl python3; do
   command -v "$tool" >/dev/null || { echo "pull.sh: $tool is missing (scripts/install-deps.sh)" >&2; exit 1; }
 done
@@ -51,15 +52,7 @@ done
 
 echo "== building images with umoci"
 cd "$W"
-umoci init --layout img >/dev/null
-umoci new --image img:base >/dev/null
-umoci unpack --image img:base base >/dev/null
-mkdir -p base/rootfs/bin
-cp /bin/busybox base/rootfs/bin/busybox
-for a in sh true cat; do ln -sf busybox "base/rootfs/bin/$a"; done
-umoci repack --image img:base base >/dev/null
-umoci config --image img:base --config.cmd /bin/sh --config.env PATH=/bin >/dev/null
-rm -rf base
+busybox_layout img base /bin/busybox sh true cat
 
 umoci unpack --image img:base big >/dev/null
 head -c 200M /dev/urandom > big/rootfs/random.bin

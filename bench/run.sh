@@ -31,6 +31,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
+. "$HERE/busybox-layout.sh"
 
 # ---------------------------------------------------------------------------------------------
 # The measuring part runs inside the private mount namespace (re-executed by the outer part).
@@ -226,15 +227,7 @@ trap cleanup EXIT INT TERM
 
 echo "== image: busybox OCI layout (umoci, $BUSYBOX)"
 cd "$W"
-umoci init --layout img >/dev/null
-umoci new --image img:busybox >/dev/null
-umoci unpack --image img:busybox bb >/dev/null
-mkdir -p bb/rootfs/bin
-cp "$BUSYBOX" bb/rootfs/bin/busybox
-for a in sh true sleep; do ln -sf busybox "bb/rootfs/bin/$a"; done
-umoci repack --image img:busybox bb >/dev/null
-umoci config --image img:busybox --config.cmd /bin/sh --config.env PATH=/bin >/dev/null
-rm -rf bb
+busybox_layout img busybox "$BUSYBOX" sh true sleep
 IMAGE="oci-layout:$W/img:busybox"
 
 echo "== bundles for crun and runc (runc spec + the task's limits)"
