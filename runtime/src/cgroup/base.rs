@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::detect::{CgroupHost, CgroupVersion, ProcCgroups};
 use super::limits::{CPU_PERIOD_US, cpu_quota_us, cpu_weight_from_shares};
+use super::prime::PrimeTarget;
 use super::{CgroupError, REQUIRED_CONTROLLERS, read, write};
 
 /// The directory under the base that holds one cgroup per task. Not `tasks`: on v1
@@ -209,6 +210,22 @@ impl BerthCgroups {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Where the migration primer (see `prime.rs`) makes its no-op migration, for a
+    /// daemon with pid `pid` whose subtree [`BerthCgroups::establish`] set up: v2, the
+    /// `daemon` leaf it moved into; v1, berth's base in the pids hierarchy.
+    pub fn primer_target(&self, pid: u32) -> Option<PrimeTarget> {
+        let base = rel(&self.base);
+        match self.host.version() {
+            CgroupVersion::V2 => Some(PrimeTarget::Process {
+                procs: self.host.root().join(base).join("daemon/cgroup.procs"),
+                pid,
+            }),
+            CgroupVersion::V1 => self.host.v1_mount("pids").map(|m| PrimeTarget::Thread {
+                tasks: m.join(base).join("tasks"),
+            }),
+        }
     }
 
     /// Ids of the tasks that have a cgroup (in any hierarchy), for reconciliation.
@@ -703,6 +720,14 @@ mod tests {
         );
         assert!(dir.path().join("svc/task").is_dir());
         assert_eq!(cg.container_path("t1", "web"), "/svc/task/t1/web");
+        assert_eq!(
+            cg.primer_target(42),
+            Some(PrimeTarget::Process {
+                procs: dir.path().join("svc/daemon/cgroup.procs"),
+                pid: 42
+            }),
+            "the primer re-writes the daemon into the leaf it is in"
+        );
     }
 
     #[test]
@@ -779,6 +804,13 @@ mod tests {
         assert!(created.contains(&dir.path().join("cpu/process_api")));
         assert!(created.contains(&dir.path().join("memory/process_api/x/berth-t")));
         assert!(!created.contains(&dir.path().join("memory/process_api/x")));
+        assert_eq!(
+            cg.primer_target(1),
+            Some(PrimeTarget::Thread {
+                tasks: dir.path().join("pids/process_api/x/berth-t/tasks")
+            }),
+            "the primer's thread lives in berth's own base, never in the daemon's cgroup"
+        );
         cg.create_task(
             "t1",
             &TaskCgroupLimits {

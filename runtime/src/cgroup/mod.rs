@@ -29,11 +29,13 @@
 mod base;
 mod detect;
 mod limits;
+mod prime;
 mod stats;
 
 pub use base::{BerthCgroups, CgroupInfo, TaskCgroupLimits};
 pub use detect::{CgroupHost, CgroupVersion, ProcCgroups};
 pub use limits::{cpu_shares_for_units, cpu_weight_from_shares};
+pub use prime::{MigrationPrimer, PrimeTarget};
 pub use stats::CgroupStats;
 
 use std::io;

@@ -205,6 +205,10 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
     let mut steps = Steps::new(id);
     match start {
         Start::Provision => {
+            // The container joins its cgroups ~10 ms from now; the kernel's first
+            // migration after an idle spell waits a grace period, which runs from here
+            // alongside the setup below instead.
+            engine.inner().primer.prime();
             let Some(holds) = provision_task(engine, id, &mut steps).await? else {
                 return Ok(());
             };

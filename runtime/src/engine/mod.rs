@@ -48,7 +48,7 @@ pub use host::{HostResources, host_resources};
 pub use run::{Failure, RunTaskRequest, RunTaskResult};
 pub use volumes::VolumeInfo;
 
-use crate::cgroup::{BerthCgroups, CgroupHost, ProcCgroups};
+use crate::cgroup::{BerthCgroups, CgroupHost, MigrationPrimer, ProcCgroups};
 use crate::db::{Db, DbError, DbHandle};
 use crate::error::ErrorClass;
 use crate::images::{ImageService, ImageServiceConfig};
@@ -166,6 +166,9 @@ pub(crate) struct Inner {
     db: DbHandle,
     cgroups: BerthCgroups,
     cgroups_created: Vec<PathBuf>,
+    /// Starts the kernel's slow switch of the cgroup migration lock when a task starts
+    /// provisioning, instead of on the task's path (`cgroup/prime.rs`).
+    primer: MigrationPrimer,
     images: ImageService,
     net: Arc<NetworkManager>,
     /// Stop requests (reason, timeout override) not yet confirmed by the shim.
@@ -245,6 +248,7 @@ impl Engine {
         let own = ProcCgroups::of_self()?;
         let (cgroups, cgroups_created) =
             BerthCgroups::establish(host_cg, &own, &cfg.cgroup_name, std::process::id())?;
+        let primer = MigrationPrimer::start(cgroups.primer_target(std::process::id()));
 
         let images = ImageService::open(&paths, db.clone(), cfg.images.clone()).await?;
         let net_cfg = cfg.network.clone();
@@ -262,6 +266,7 @@ impl Engine {
                 db,
                 cgroups,
                 cgroups_created,
+                primer,
                 images,
                 net: Arc::new(net),
                 pending_stops: Mutex::new(HashMap::new()),
@@ -336,6 +341,9 @@ impl Engine {
         for h in handles {
             h.abort();
         }
+        // On v1 the primer's thread sits in berth's base; it leaves before the base
+        // may be removed.
+        self.inner.primer.stop();
         self.inner.cgroups.release(&self.inner.cgroups_created);
     }
 
