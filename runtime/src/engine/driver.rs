@@ -205,10 +205,6 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
     let mut steps = Steps::new(id);
     match start {
         Start::Provision => {
-            // The container joins its cgroups ~10 ms from now; the kernel's first
-            // migration after an idle spell waits a grace period, which runs from here
-            // alongside the setup below instead.
-            engine.inner().primer.prime();
             let Some(holds) = provision_task(engine, id, &mut steps).await? else {
                 return Ok(());
             };
@@ -266,9 +262,18 @@ async fn provision_task(
     };
     let cg = engine.inner().cgroups.clone();
     let tid = id.to_owned();
+    let e2 = engine.clone();
     let (network, made) = tokio::join!(
         setup_network(engine, &rec, mode, &def),
-        tokio::task::spawn_blocking(move || cg.create_task(&tid, &limits))
+        tokio::task::spawn_blocking(move || {
+            let made = cg.create_task(&tid, &limits);
+            // The container joins its cgroups ~10 ms from now, and the kernel's first
+            // migration after an idle spell waits a grace period: it runs from here,
+            // alongside the rest of the setup. Not before the task's cgroup exists:
+            // the waiting migration holds the kernel's cgroup mutex, which mkdir needs.
+            e2.inner().primer.prime();
+            made
+        })
     );
     let (network, holds) = match network {
         Ok(v) => v,
