@@ -10,8 +10,12 @@
 # passes: back to back, and spaced (100 ms idle before each start; see the comment there):
 #   * `berth run bH-none`    a registered task definition, networkMode none
 #   * `berth run bH-awsvpc`  the same with the default awsvpc network (netns + veth + address)
-#   * `crun run`, `runc run` of an equivalent bundle (busybox rootfs, the same memory / cpu /
-#     pids limits, a new network namespace)
+#   * `crun run`, `runc run` of an equivalent bundle: the OCI spec berth itself generated for
+#     the same task definition (taken from a running task: the same capabilities, seccomp
+#     profile, masked paths, mounts, rlimits, device rules, memory / cpu / pids limits),
+#     with the busybox rootfs, the runtime's own cgroup and a new network namespace
+#   * `crun run` of `runc spec`'s minimal bundle with the same limits (no seccomp profile,
+#     3 capabilities, no /etc binds): what a bare runtime costs, for reference
 #   * `podman run --rm --network=none` of the same image with the same limits
 # The image is cached and the definitions are registered before timing (warm start); a warm-up
 # run of each command is not counted. Prints min/median/max and the median ratios
@@ -65,6 +69,7 @@ if [ "${1:-}" = "__measure" ]; then
             "${cmds[@]}" \
             -n "crun run" "crun --root $R/crun run --bundle $W/bundle-crun bHcrun" \
             -n "runc run" "runc --root $R/runc run --bundle $W/bundle-runc bHrunc" \
+            -n "crun run (runc spec)" "crun --root $R/crun run --bundle $W/bundle-minimal bHmin" \
             -n "podman run --rm" "$P run --rm $PODMAN_LIMITS --memory 256m --cpu-shares 512 localhost/bh-busybox:latest /bin/true" \
             >"$W/hyperfine-$pass.log" 2>&1 || { cat "$W/hyperfine-$pass.log" >&2; exit 1; }
 
@@ -78,7 +83,7 @@ if [ "${1:-}" = "__measure" ]; then
                 (.results | map({key: .command, value: .median}) | from_entries) as $m
                 | ["\($l) run (none)", "\($l) run (awsvpc)"][] as $b
                 | def r(x): (x * 100 | round) / 100;
-                  "\($b):  /crun \(r($m[$b] / $m["crun run"]))   /runc \(r($m[$b] / $m["runc run"]))   /podman \(r($m[$b] / $m["podman run --rm"]))"
+                  "\($b):  /crun \(r($m[$b] / $m["crun run"]))   /runc \(r($m[$b] / $m["runc run"]))   /podman \(r($m[$b] / $m["podman run --rm"]))   (/crun with runc spec \(r($m[$b] / $m["crun run (runc spec)"])))"
             ' "$W/start-$pass.json"
         done
         echo
@@ -230,21 +235,19 @@ cd "$W"
 busybox_layout img busybox "$BUSYBOX" sh true sleep
 IMAGE="oci-layout:$W/img:busybox"
 
-echo "== bundles for crun and runc (runc spec + the task's limits)"
+echo "== minimal bundle for crun (runc spec + the task's limits)"
 umoci unpack --image img:busybox rootfs-bundle >/dev/null
-mkdir bundle-crun bundle-runc
-(cd bundle-runc && runc spec)
-for r in crun runc; do
-    jq --arg root "$W/rootfs-bundle/rootfs" --arg cg "$CG/$r" '
-        .process.terminal = false | .process.args = ["/bin/true"] | .process.env = ["PATH=/bin"]
-        | .root = {path: $root, readonly: false}
-        | .linux.cgroupsPath = $cg
-        | .linux.resources.memory = {limit: 268435456}
-        | .linux.resources.cpu = {shares: 512}
-        | .linux.resources.pids = {limit: 4096}
-    ' bundle-runc/config.json >"bundle-$r/config.json.new"
-done
-for r in crun runc; do mv "bundle-$r/config.json.new" "bundle-$r/config.json"; done
+mkdir bundle-minimal bundle-crun bundle-runc bundle-etc
+(cd bundle-minimal && runc spec)
+jq --arg root "$W/rootfs-bundle/rootfs" --arg cg "$CG/minimal" '
+    .process.terminal = false | .process.args = ["/bin/true"] | .process.env = ["PATH=/bin"]
+    | .root = {path: $root, readonly: false}
+    | .linux.cgroupsPath = $cg
+    | .linux.resources.memory = {limit: 268435456}
+    | .linux.resources.cpu = {shares: 512}
+    | .linux.resources.pids = {limit: 4096}
+' bundle-minimal/config.json >bundle-minimal/config.json.new
+mv bundle-minimal/config.json.new bundle-minimal/config.json
 
 echo "== podman: image into a private store"
 export CONTAINERS_CONF="$W/containers.conf"
@@ -268,6 +271,7 @@ container() { # cpu memory command...
 }
 jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-none", networkMode: "none", containerDefinitions: [$c]}' >td-none.json
 jq -n --argjson c "$(container 512 256 /bin/true)" '{family: "bH-awsvpc", containerDefinitions: [$c]}' >td-awsvpc.json
+jq -n --argjson c "$(container 512 256 /bin/sleep 600)" '{family: "bH-spec", networkMode: "none", containerDefinitions: [$c]}' >td-spec.json
 # Small reservations, so that TASKS of them fit the host's CPU units.
 jq -n --argjson c "$(container 64 64 /bin/sleep 3600)" '{family: "bH-sleep", networkMode: "none", containerDefinitions: [$c]}' >td-sleep.json
 # One daemon per build, each in its own fake host with its own roots and cgroup name.
@@ -284,10 +288,42 @@ for build in "${BUILDS[@]}"; do
     for _ in $(seq 400); do [ -S "$R/berth$sfx/berth.sock" ] && break; sleep 0.05; done
     [ -S "$R/berth$sfx/berth.sock" ] || { cat "$W/daemon$sfx.log" >&2; exit 1; }
     B="$bin --data-root $W/berth$sfx/data --run-root $R/berth$sfx"
-    for f in none awsvpc sleep; do $B register "td-$f.json" >/dev/null; done
+    for f in none awsvpc sleep spec; do $B register "td-$f.json" >/dev/null; done
     $B run bH-none >/dev/null   # loads the image into this daemon's store
 done
 BERTHS=${BERTHS%$'\n'}
+
+echo "== equivalent bundles for crun and runc: the spec berth generated for bH-spec"
+# bH-spec is bH-none running sleep: berth's spec for it, with the rootfs, cgroup, network
+# namespace and /etc files made the runtime's own, and `true` as the command.
+read -r _ MAIN_BIN _ <<<"${BERTHS%%$'\n'*}"
+B="$MAIN_BIN --data-root $W/berth/data --run-root $R/berth"
+spec_id=$($B run -d bH-spec)
+for _ in $(seq 400); do
+    [ -f "$R/berth/tasks/$spec_id/containers/main/config.json" ] &&
+        [ "$($B describe "$spec_id" | jq -r '.tasks[0].lastStatus')" = RUNNING ] && break
+    sleep 0.05
+done
+cp "$R/berth/tasks/$spec_id/containers/main/config.json" berth-spec.json
+for f in hosts resolv.conf hostname; do
+    cp "$R/berth/tasks/$spec_id/containers/main/etc/$f" "bundle-etc/$f"
+done
+$B stop -t 0 "$spec_id" >/dev/null
+for r in crun runc; do
+    jq --arg root "$W/rootfs-bundle/rootfs" --arg cg "$CG/$r" --arg etc "$W/bundle-etc" --arg run "$R/berth/" '
+        .process.terminal = false | .process.args = ["/bin/true"]
+        | .root = {path: $root, readonly: false}
+        | .linux.cgroupsPath = $cg
+        | .linux.namespaces |= map(del(.path))
+        | del(.annotations)
+        | .mounts |= map(if (.source // "" | startswith($run))
+                         then .source = ($etc + "/" + (.destination | split("/") | last)) else . end)
+    ' berth-spec.json >"bundle-$r/config.json"
+done
+if grep -q "$R/berth/" bundle-crun/config.json; then
+    echo "run.sh: the equivalent bundle still refers to berth's run directory" >&2
+    exit 1
+fi
 
 export W R CG RUNS TASKS BERTHS
 unshare -m --propagation private -- bash "$HERE/run.sh" __measure
