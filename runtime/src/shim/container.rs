@@ -107,6 +107,13 @@ pub(crate) fn delete(c: &ShimContainer, state_root: &Path) {
     }
 }
 
+/// Removes the container's libcontainer state once its cgroups went with the task's
+/// (`BerthCgroups::remove_task`, which also killed whatever was left in them): the rest
+/// of what [`delete`] does, berth sets no OCI hooks.
+pub(crate) fn forget(c: &ShimContainer, state_root: &Path) {
+    let _ = std::fs::remove_dir_all(state_root.join(&c.runtime_id));
+}
+
 /// Runs `argv` inside the running container (its namespaces, cgroup, user, groups,
 /// working directory and environment, as `docker exec` and Docker's health checks do)
 /// with stdout and stderr to `output`; returns the process's pid, a child of the shim.
