@@ -21,6 +21,9 @@ pub(crate) fn run(task_dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Whoever started `berth shim` (the daemon): the shim starts nothing unless it
+    // hears from it, and gives up waiting when it dies.
+    let starter = nix::unistd::getppid().as_raw();
     // SAFETY: called first thing in main, before any thread exists; the child goes on
     // as an ordinary single-threaded process.
     match unsafe { fork() } {
@@ -56,11 +59,12 @@ pub(crate) fn run(task_dir: &Path) -> ExitCode {
         let _ = write(&ready_w, b"1");
         drop(ready_w);
     };
-    match berth_runtime::shim::run(task_dir, ready) {
-        Ok(state) => {
+    match berth_runtime::shim::run(task_dir, starter, ready) {
+        Ok(Some(state)) => {
             tracing::info!(status = ?state.status, "shim finished");
             ExitCode::SUCCESS
         }
+        Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("shim failed: {}", berth_runtime::engine::chain(&e));
             ExitCode::FAILURE

@@ -224,11 +224,16 @@ impl Fixture {
             .stderr(log)
             .spawn()
             .unwrap();
-        during(&run_dir);
         // `berth shim` detaches (it forks away at once): the child we started exits
-        // immediately, and the shim's end shows in state.json and in its pid going away.
+        // once the shim listens, and the shim's end shows in state.json and in its pid
+        // going away. It starts the task on the daemon's begin, sent here.
         let status = child.wait().unwrap();
         assert!(status.success(), "berth shim failed to start: {status}");
+        shim::ShimClient::connect(&run_dir)
+            .unwrap()
+            .begin()
+            .unwrap();
+        during(&run_dir);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let stopped =
@@ -542,4 +547,38 @@ fn the_init_process_reaps_and_forwards_signals() {
         signalled.elapsed()
     );
     assert_eq!(st.containers[0].exit_code, Some(143));
+}
+
+/// The daemon starts a task's shim before the task is prepared. A shim whose begin
+/// never comes (the daemon hung up: it died, or the task was stopped while it was being
+/// prepared) exits without starting anything or writing a state.
+#[test]
+fn a_shim_whose_daemon_hangs_up_before_begin_starts_nothing() {
+    let bin = prerequisites!();
+    let f = Fixture::new(bin);
+    let run_dir = f.dir.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let log = std::fs::File::create(run_dir.join(shim::LOG_FILE)).unwrap();
+    let status = Command::new(&f.bin)
+        .arg("shim")
+        .arg(&run_dir)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .status()
+        .unwrap();
+    assert!(status.success(), "berth shim failed to start: {status}");
+    let daemon = shim::ShimClient::connect(&run_dir).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(shim::shim_alive(&run_dir), "the shim waits for its begin");
+    drop(daemon);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shim::shim_alive(&run_dir) {
+        assert!(Instant::now() < deadline, "the shim did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(shim::read_state(&run_dir).is_none(), "nothing was started");
+    assert!(!run_dir.join(shim::SOCKET_FILE).exists());
+    let log = std::fs::read_to_string(run_dir.join(shim::LOG_FILE)).unwrap();
+    assert!(log.contains("not begun"), "{log}");
 }

@@ -179,6 +179,60 @@ fn kill9_while_tasks_are_starting_leaves_every_task_in_a_defined_state() {
     d.assert_clean();
 }
 
+/// The task's shim is started while the task is still being prepared, and waits for the
+/// daemon's go. A StopTask during the image pull stops the task before it began: the
+/// waiting shim exits without starting anything, and nothing is left behind.
+#[test]
+fn stop_task_while_the_image_pull_is_in_flight_stops_it_before_it_begins() {
+    require_e2e!();
+    let (d, _image) = setup_with(with_host_registry());
+    let reg = HostRegistry::start(&d.host);
+    let image = ImageBuilder::busybox(APPLETS).cmd(&["sh"]).build();
+    let slow_ref = reg.push(&d.host, &image, "stop/slow:v1");
+    reg.proxy
+        .add_rule(Rule::path_contains("/blobs/").delay(Duration::from_secs(5)));
+    d.register(json!({"family": "slow", "containerDefinitions": [sleeper("main", &slow_ref)]}));
+    let id = d.run_task("slow");
+    wait_for(
+        Duration::from_secs(30),
+        "the pull to reach the blobs",
+        || {
+            reg.proxy
+                .requests()
+                .iter()
+                .any(|r| r.path.contains("/blobs/"))
+                .then_some(())
+        },
+    );
+    let pid_file = d.run_root().join("tasks").join(&id).join("shim.pid");
+    let shim_pid = wait_for(
+        Duration::from_secs(10),
+        "the shim started alongside the pull",
+        || std::fs::read_to_string(&pid_file).ok(),
+    );
+    d.ok("StopTask", json!({"task": id, "reason": "changed my mind"}));
+    reg.proxy.clear_rules();
+    let t = d.wait_stopped(&id, Duration::from_secs(90));
+    assert_eq!(t["stopCode"], "UserInitiated", "{t:#}");
+    assert_eq!(t["stoppedReason"], "changed my mind", "{t:#}");
+    assert!(t["containers"][0]["exitCode"].is_null(), "{t:#}");
+    // Gone, or a zombie that the host's init has not reaped yet.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", shim_pid.trim()));
+    assert!(
+        stat.is_err()
+            || stat.is_ok_and(|s| s
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')),
+        "the waiting shim {} outlived its task\n--- daemon log ---\n{}",
+        shim_pid.trim(),
+        d.log()
+    );
+    d.assert_clean();
+}
+
 #[test]
 fn kill9_while_an_image_pull_is_in_flight_stops_the_half_started_task_with_a_reason() {
     require_e2e!();

@@ -2,7 +2,7 @@
 //! up. Every state change is written to the database as it happens.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,23 +205,49 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
     let mut steps = Steps::new(id);
     match start {
         Start::Provision => {
-            let Some(holds) = provision_task(engine, id, &mut steps).await? else {
-                return Ok(());
-            };
-            if let Err(e) = start_shim(engine, id, holds).await {
-                let reason = format!(
-                    "ResourceInitializationError: the task's shim did not start: {}",
-                    shim_failure(engine, id).unwrap_or_else(|| crate::engine::chain(&e))
-                );
-                fail(engine, id, "TaskFailedToStart", &reason).await?;
-                finalize(engine, id).await?;
-                return Ok(());
-            }
+            // The shim starts now and waits for `begin`: its exec and set-up (3-5 ms)
+            // run alongside the task's preparation instead of after it.
+            let e2 = engine.clone();
+            let id2 = id.to_owned();
+            let shim = tokio::spawn(async move { start_shim(&e2, &id2).await });
+            let provisioned = provision_task(engine, id, &mut steps).await;
+            let shim = shim.await.expect("shim start task");
             steps.done("shim started");
-            follow(engine, id, &mut steps).await?;
+            let holds = match provisioned {
+                Ok(Some(holds)) => holds,
+                stopped_or_failed => {
+                    // The task stopped (or berth failed) before it began: the waiting
+                    // shim sees its connection close and exits without starting
+                    // anything; it is gone before the run directory is removed.
+                    drop(shim);
+                    wait_shim_exit(&engine.config().paths.task_run_dir(id)).await;
+                    stopped_or_failed?;
+                    finalize(engine, id).await?;
+                    return Ok(());
+                }
+            };
+            let begun = match shim {
+                Ok(stream) => begin(&stream, holds).await.map(|()| stream),
+                Err(e) => Err(e),
+            };
+            let stream = match begun {
+                Ok(stream) => stream,
+                Err(e) => {
+                    let reason = format!(
+                        "ResourceInitializationError: the task's shim did not start: {}",
+                        shim_failure(engine, id).unwrap_or_else(|| crate::engine::chain(&e))
+                    );
+                    fail(engine, id, "TaskFailedToStart", &reason).await?;
+                    wait_shim_exit(&engine.config().paths.task_run_dir(id)).await;
+                    finalize(engine, id).await?;
+                    return Ok(());
+                }
+            };
+            steps.done("shim begun");
+            follow(engine, id, &mut steps, Some(stream)).await?;
             steps.done("shim finished");
         }
-        Start::Attach => follow(engine, id, &mut steps).await?,
+        Start::Attach => follow(engine, id, &mut steps, None).await?,
         Start::Finalize => {}
     }
     finalize(engine, id).await?;
@@ -388,17 +414,19 @@ async fn provision_task(
 }
 
 /// Starts `berth shim <run-dir>` detached: it forks away at once, so it is never the
-/// daemon's child and keeps running when the daemon stops. The port holds are passed
-/// as inherited descriptors; the shim keeps them open for the task's life.
-async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<(), EngineError> {
+/// daemon's child and keeps running when the daemon stops. Returns the connection to
+/// its control socket, on which the shim waits for [`begin`] (dropping it unbegun
+/// makes the shim exit).
+async fn start_shim(engine: &Engine, id: &str) -> Result<UnixStream, EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
+    std::fs::create_dir_all(&run_dir)
+        .map_err(EngineError::io(format!("creating {}", run_dir.display())))?;
     let exe = engine.config().shim_exe.clone();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(run_dir.join(shim::LOG_FILE))
         .map_err(EngineError::io("opening shim.log"))?;
-    let raw: Vec<i32> = holds.iter().map(|f| f.as_raw_fd()).collect();
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("shim")
         .arg(&run_dir)
@@ -408,37 +436,48 @@ async fn start_shim(engine: &Engine, id: &str, holds: Vec<OwnedFd>) -> Result<()
             .map_err(EngineError::io("duplicating shim.log"))?,
     );
     cmd.stderr(log);
-    // Without descriptors to pass, no pre_exec hook: std then starts the shim with
-    // posix_spawn (vfork-like) instead of forking the whole daemon.
-    if !raw.is_empty() {
-        // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl to
-        // clear close-on-exec on descriptors this process owns (kept alive by `holds`).
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                for fd in &raw {
-                    let flags = libc::fcntl(*fd, libc::F_GETFD);
-                    if flags >= 0 {
-                        libc::fcntl(*fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
-    let status = tokio::task::spawn_blocking(move || {
-        let out = cmd.status();
-        drop(holds);
-        out
-    })
-    .await
-    .expect("spawn thread")
-    .map_err(EngineError::io("starting berth shim"))?;
+    // No pre_exec hook: std starts the shim with posix_spawn (vfork-like) instead of
+    // forking the whole daemon. The port holds go over the socket with `begin`.
+    let status = tokio::task::spawn_blocking(move || cmd.status())
+        .await
+        .expect("spawn thread")
+        .map_err(EngineError::io("starting berth shim"))?;
     if !status.success() {
         return Err(EngineError::Invalid(format!(
             "berth shim exited with {status} while starting"
         )));
     }
-    Ok(())
+    // The process started above exits once the shim listens.
+    UnixStream::connect(run_dir.join(shim::SOCKET_FILE))
+        .await
+        .map_err(EngineError::io("connecting to the shim"))
+}
+
+/// Tells a waiting shim to start the task (`task.json` is written), handing it the
+/// task's port holds, which it keeps open for the task's life.
+async fn begin(stream: &UnixStream, holds: Vec<OwnedFd>) -> Result<(), EngineError> {
+    let mut line = serde_json::to_vec(&ControlRequest::Begin).expect("begin serializes");
+    line.push(b'\n');
+    let fds: Vec<_> = holds.iter().map(|f| f.as_fd()).collect();
+    loop {
+        stream
+            .writable()
+            .await
+            .map_err(EngineError::io("sending begin to the shim"))?;
+        match stream.try_io(tokio::io::Interest::WRITABLE, || {
+            sys::send_with_fds(stream.as_fd(), &line, &fds)
+        }) {
+            Ok(n) if n == line.len() => return Ok(()),
+            // A fresh stream socket takes a 16-byte message whole.
+            Ok(n) => {
+                return Err(EngineError::io("sending begin to the shim")(
+                    std::io::Error::other(format!("short write: {n} of {} bytes", line.len())),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(EngineError::io("sending begin to the shim")(e)),
+        }
+    }
 }
 
 /// How long a shim that reported the task stopped gets to exit.
@@ -454,12 +493,21 @@ fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
     })
 }
 
-/// Follows the shim until it reports the task stopped (or disappears).
-async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), EngineError> {
+/// Follows the shim until it reports the task stopped (or disappears), on `begun` (the
+/// connection the task was begun on) or a new connection.
+async fn follow(
+    engine: &Engine,
+    id: &str,
+    steps: &mut Steps<'_>,
+    begun: Option<UnixStream>,
+) -> Result<(), EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
     let mut stop_sent = false;
-    let mut connected = None;
+    let mut connected = begun;
     for _ in 0..200 {
+        if connected.is_some() {
+            break;
+        }
         match UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await {
             Ok(s) => {
                 connected = Some(s);
@@ -526,7 +574,7 @@ async fn follow(engine: &Engine, id: &str, steps: &mut Steps<'_>) -> Result<(), 
         && !shim::read_state(&run_dir).is_some_and(|s| s.status == RunStatus::Stopped)
     {
         // Still alive: the connection broke, not the shim. Keep following.
-        return Box::pin(follow(engine, id, steps)).await;
+        return Box::pin(follow(engine, id, steps, None)).await;
     }
     if let Some(state) = shim::read_state(&run_dir) {
         record_state(engine, id, state).await?;
@@ -578,7 +626,7 @@ async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(),
     Ok(())
 }
 
-/// The task stops before its shim ever ran: record why, then clean up.
+/// The task stops before its shim began: record why (the driver then cleans up).
 async fn stop_before_shim<T>(
     engine: &Engine,
     id: &str,
@@ -586,7 +634,6 @@ async fn stop_before_shim<T>(
     reason: &str,
 ) -> Result<Option<T>, EngineError> {
     fail(engine, id, code, reason).await?;
-    finalize(engine, id).await?;
     Ok(None)
 }
 

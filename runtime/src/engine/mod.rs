@@ -33,7 +33,7 @@ mod provision;
 mod reconcile;
 mod run;
 pub mod status;
-mod sys;
+pub(crate) mod sys;
 mod task_network;
 mod volumes;
 

@@ -8,12 +8,27 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signalfd::SignalFd;
+
 use super::types::{ControlReply, ControlRequest};
 
 /// The most reply bytes kept for one client.
 const MAX_BUFFERED: usize = 1 << 20;
 /// The longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
+/// How long a new shim waits for the daemon that started it to connect.
+const BEGIN_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether a signal that ends a waiting shim arrived (others are consumed: nothing is
+/// running yet whose exit would matter).
+fn terminated(signals: &SignalFd) -> bool {
+    let mut end = false;
+    while let Ok(Some(info)) = signals.read_signal() {
+        end |= info.ssi_signo != libc::SIGCHLD as u32;
+    }
+    end
+}
 
 #[derive(Debug)]
 pub(crate) struct Client {
@@ -26,10 +41,15 @@ pub(crate) struct Client {
 
 impl Client {
     fn new(stream: UnixStream) -> io::Result<Client> {
+        Client::with_input(stream, Vec::new())
+    }
+
+    /// A client whose first bytes were already read (what followed its `begin`).
+    fn with_input(stream: UnixStream, input: Vec<u8>) -> io::Result<Client> {
         stream.set_nonblocking(true)?;
         Ok(Client {
             stream,
-            input: Vec::new(),
+            input,
             output: Vec::new(),
             watching: false,
             closed: false,
@@ -62,6 +82,11 @@ impl Client {
                 }
             }
         }
+        self.buffered_requests()
+    }
+
+    /// The complete requests already read (after `begin`, what came with it).
+    pub(crate) fn buffered_requests(&mut self) -> Vec<Result<ControlRequest, String>> {
         let mut out = Vec::new();
         while let Some(pos) = self.input.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.input.drain(..=pos).collect();
@@ -160,6 +185,104 @@ impl ControlServer {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return,
+            }
+        }
+    }
+
+    /// Waits for the daemon's [`ControlRequest::Begin`]: the first request of the
+    /// first connection, which carries the task's port holds. That connection stays a
+    /// client (the daemon watches the task on it). `None` when the shim should exit
+    /// without starting anything: the daemon (`starter`, a pidfd) exited, or no daemon
+    /// connected within [`BEGIN_CONNECT_WAIT`], or the daemon hung up or asked to stop
+    /// first (the task was stopped while it was being prepared), or the shim got
+    /// SIGTERM, SIGINT or SIGHUP.
+    pub(crate) fn await_begin(
+        &mut self,
+        signals: &SignalFd,
+        starter: &impl AsFd,
+    ) -> io::Result<Option<Vec<std::os::fd::OwnedFd>>> {
+        let Some(stream) = self.await_first_connection(signals, starter)? else {
+            return Ok(None);
+        };
+        let mut input = Vec::new();
+        let mut holds = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut fds = [
+                PollFd::new(stream.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            if terminated(signals) {
+                return Ok(None);
+            }
+            let (n, received) = match super::sys::recv_with_fds(stream.as_fd(), &mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+                Ok(r) => r,
+            };
+            holds.extend(received);
+            if n == 0 {
+                return Ok(None);
+            }
+            input.extend_from_slice(&buf[..n]);
+            while let Some(pos) = input.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = input.drain(..=pos).collect();
+                match serde_json::from_slice::<ControlRequest>(&line) {
+                    Ok(ControlRequest::Begin) => {
+                        self.clients.push(Client::with_input(stream, input)?);
+                        return Ok(Some(holds));
+                    }
+                    Ok(ControlRequest::Stop { .. }) => return Ok(None),
+                    // Nothing to report or watch before the task begins.
+                    _ => {}
+                }
+            }
+            if input.len() > MAX_REQUEST {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn await_first_connection(
+        &mut self,
+        signals: &SignalFd,
+        starter: &impl AsFd,
+    ) -> io::Result<Option<UnixStream>> {
+        let deadline = std::time::Instant::now() + BEGIN_CONNECT_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let mut fds = [
+                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(starter.as_fd(), PollFlags::POLLIN),
+            ];
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            let starter_gone = fds[2].revents().is_some_and(|r| !r.is_empty());
+            if terminated(signals) || starter_gone {
+                return Ok(None);
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => return Ok(Some(stream)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
             }
         }
     }

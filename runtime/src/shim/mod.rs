@@ -97,18 +97,22 @@ impl ShimError {
 /// Runs the shim for the task in `task_dir` until every container has stopped.
 /// Called by `berth shim`, in a fresh single-threaded process. `ready` is called once
 /// the control socket listens and `shim.pid` is written.
-pub fn run(task_dir: &Path, ready: impl FnOnce()) -> Result<ShimState, ShimError> {
+///
+/// The daemon starts the shim while it still prepares the task (network, cgroup,
+/// rootfs, bundles), so the shim's exec and set-up are off the task's path: the shim
+/// waits for the daemon's `begin` on the control socket, which comes once `task.json`
+/// is written, with the task's port holds. `None` when it ended without starting
+/// anything (see [`control::ControlServer::await_begin`]). `starter` is the pid of the
+/// process that started the shim (the daemon): the shim stops waiting when it exits.
+pub fn run(
+    task_dir: &Path,
+    starter: i32,
+    ready: impl FnOnce(),
+) -> Result<Option<ShimState>, ShimError> {
     let t0 = std::time::Instant::now();
-    let task_path = task_dir.join(TASK_FILE);
-    let text = std::fs::read(&task_path).map_err(|source| ShimError::ReadTask {
-        path: task_path.clone(),
-        source,
-    })?;
-    let task: ShimTask = serde_json::from_slice(&text).map_err(|source| ShimError::ParseTask {
-        path: task_path.clone(),
-        source,
-    })?;
-
+    // Opened before anything else, while the starter still waits for `ready`: a pid
+    // that is alive now is the starter's. Failing means it is already gone.
+    let starter = crate::engine::sys::pidfd_open(starter).ok();
     sys::become_subreaper().map_err(|e| ShimError::Setup {
         what: "becoming a child subreaper",
         source: e.into(),
@@ -117,11 +121,10 @@ pub fn run(task_dir: &Path, ready: impl FnOnce()) -> Result<ShimState, ShimError
         what: "creating the signalfd",
         source: e.into(),
     })?;
-    let control = control::ControlServer::bind(&task_dir.join(SOCKET_FILE)).map_err(|source| {
-        ShimError::Setup {
-            what: "binding the control socket",
-            source,
-        }
+    let socket = task_dir.join(SOCKET_FILE);
+    let mut control = control::ControlServer::bind(&socket).map_err(|source| ShimError::Setup {
+        what: "binding the control socket",
+        source,
     })?;
     std::fs::write(task_dir.join(PID_FILE), std::process::id().to_string()).map_err(|source| {
         ShimError::Setup {
@@ -135,12 +138,41 @@ pub fn run(task_dir: &Path, ready: impl FnOnce()) -> Result<ShimState, ShimError
         ms = t0.elapsed().as_secs_f64() * 1e3,
         "shim set up, control socket bound"
     );
+    let Some(starter) = starter else {
+        tracing::info!("the task was not begun: the daemon that started the shim is gone");
+        let _ = std::fs::remove_file(&socket);
+        return Ok(None);
+    };
+    let begun = control
+        .await_begin(&signals, &starter)
+        .map_err(|source| ShimError::Setup {
+            what: "waiting for the daemon's begin",
+            source,
+        })?;
+    // The port holds stay open for as long as the task runs (they are close-on-exec:
+    // no container inherits them).
+    let Some(_holds) = begun else {
+        tracing::info!("the task was not begun (the daemon hung up or stopped it first)");
+        let _ = std::fs::remove_file(&socket);
+        return Ok(None);
+    };
+    let t1 = std::time::Instant::now();
+    let task_path = task_dir.join(TASK_FILE);
+    let text = std::fs::read(&task_path).map_err(|source| ShimError::ReadTask {
+        path: task_path.clone(),
+        source,
+    })?;
+    let task: ShimTask = serde_json::from_slice(&text).map_err(|source| ShimError::ParseTask {
+        path: task_path.clone(),
+        source,
+    })?;
     let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
+    tracing::debug!(ms = t1.elapsed().as_secs_f64() * 1e3, "begun: task read");
     let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
     let state = sup.run()?;
-    let _ = std::fs::remove_file(task_dir.join(SOCKET_FILE));
-    Ok(state)
+    let _ = std::fs::remove_file(&socket);
+    Ok(Some(state))
 }
 
 /// Reads the last state the shim wrote, if any.
@@ -208,6 +240,13 @@ impl ShimClient {
         serde_json::from_str(&line)
             .map(Some)
             .map_err(|e| ShimError::Protocol(io::Error::other(e)))
+    }
+
+    /// Sends the shim its go (`task.json` must be written), with no port holds: what
+    /// the daemon does once it has prepared the task, for callers that start shims
+    /// themselves (tests). Must be the first request of the shim's first connection.
+    pub fn begin(&mut self) -> Result<(), ShimError> {
+        self.request(&ControlRequest::Begin)
     }
 
     /// The current state.

@@ -140,6 +140,12 @@ impl Supervisor {
 
     /// Runs the task to completion.
     pub(crate) fn run(mut self) -> Result<ShimState, ShimError> {
+        // The daemon's watch may have come in one read with its `begin`.
+        for ci in 0..self.control.clients.len() {
+            for req in self.control.clients[ci].buffered_requests() {
+                self.handle_request(ci, req);
+            }
+        }
         loop {
             // Act until nothing changes.
             let deadline = loop {
@@ -605,6 +611,9 @@ impl Supervisor {
     fn handle_request(&mut self, client: usize, req: Result<ControlRequest, String>) {
         let reply = match req {
             Err(message) => ControlReply::Error { message },
+            Ok(ControlRequest::Begin) => ControlReply::Error {
+                message: "the task has already begun".into(),
+            },
             Ok(ControlRequest::State) => ControlReply::State(self.state.clone()),
             Ok(ControlRequest::Watch) => {
                 self.control.clients[client].watching = true;

@@ -228,6 +228,39 @@ pub(crate) fn receive_console(
     ))
 }
 
+/// Reads what is available on the unix stream `fd` into `buf`, with any descriptors
+/// the sender attached (SCM_RIGHTS), received close-on-exec. `(0, [])` is end of file.
+pub(crate) fn recv_with_fds(
+    fd: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    // SCM_MAX_FD: the most descriptors one message carries.
+    let mut space = nix::cmsg_space!([RawFd; 253]);
+    let msg = recvmsg::<()>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    let mut fds = Vec::new();
+    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(received) = cmsg {
+            // SAFETY: SCM_RIGHTS just installed these descriptors in this process and
+            // nothing else owns them.
+            fds.extend(
+                received
+                    .into_iter()
+                    .map(|f| unsafe { OwnedFd::from_raw_fd(f) }),
+            );
+        }
+    }
+    Ok((msg.bytes, fds))
+}
+
 /// Unmaps the resident pages of `[start, start + len)`, a private read-only mapping of
 /// a file whose pages all equal the file's contents (`footprint::droppable_mappings`);
 /// the next access faults the same bytes back in from the page cache.

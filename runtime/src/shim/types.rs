@@ -265,6 +265,10 @@ pub struct ShimState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum ControlRequest {
+    /// The daemon's go: `task.json` is written, start the task. The first request of
+    /// the daemon's first connection, carrying the task's port holds as SCM_RIGHTS
+    /// descriptors (kept open for the task's life); the shim starts nothing before it.
+    Begin,
     /// Reply with the current state.
     State,
     /// Reply with the current state, then a new line on every change.
