@@ -7,6 +7,7 @@
 //! test; otherwise the test prints why it is skipped and passes.
 
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -531,6 +532,32 @@ impl Daemon {
                     }
                 }
             }
+        }
+        // Shims of this daemon's tasks (a task's shim exits before the task is STOPPED;
+        // one that was never begun exits when the daemon hangs up): a moment's grace.
+        let tasks_dir = run.join("tasks");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let shims: Vec<String> = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| {
+                    let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                    let is_shim = args.get(1) == Some(&&b"shim"[..])
+                        && args.get(2).is_some_and(|a| {
+                            Path::new(std::ffi::OsStr::from_bytes(a)).starts_with(&tasks_dir)
+                        });
+                    is_shim.then(|| format!("shim process {pid}"))
+                })
+                .collect();
+            if shims.is_empty() || Instant::now() > deadline {
+                out.extend(shims);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         // The kernel destroys a task's veth pair asynchronously once its namespace is
         // gone (berth detaches the host end at once): give it a moment.
