@@ -199,7 +199,7 @@ impl ControlServer {
     pub(crate) fn await_begin(
         &mut self,
         signals: &SignalFd,
-        starter: &impl AsFd,
+        starter: Option<&std::os::fd::OwnedFd>,
     ) -> io::Result<Option<Vec<std::os::fd::OwnedFd>>> {
         let Some(stream) = self.await_first_connection(signals, starter)? else {
             return Ok(None);
@@ -252,7 +252,7 @@ impl ControlServer {
     fn await_first_connection(
         &mut self,
         signals: &SignalFd,
-        starter: &impl AsFd,
+        starter: Option<&std::os::fd::OwnedFd>,
     ) -> io::Result<Option<UnixStream>> {
         let deadline = std::time::Instant::now() + BEGIN_CONNECT_WAIT;
         loop {
@@ -260,18 +260,23 @@ impl ControlServer {
             if left.is_zero() {
                 return Ok(None);
             }
-            let mut fds = [
+            let mut fds = vec![
                 PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-                PollFd::new(starter.as_fd(), PollFlags::POLLIN),
             ];
+            if let Some(fd) = starter {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            }
             let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
             match poll(&mut fds, PollTimeout::from(ms)) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
                 Ok(_) => {}
             }
-            let starter_gone = fds[2].revents().is_some_and(|r| !r.is_empty());
+            let starter_gone = fds
+                .get(2)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty());
             if terminated(signals) || starter_gone {
                 return Ok(None);
             }

@@ -111,8 +111,16 @@ pub fn run(
 ) -> Result<Option<ShimState>, ShimError> {
     let t0 = std::time::Instant::now();
     // Opened before anything else, while the starter still waits for `ready`: a pid
-    // that is alive now is the starter's. Failing means it is already gone.
-    let starter = crate::engine::sys::pidfd_open(starter).ok();
+    // that is alive now is the starter's. Without pidfds (Linux < 5.3) the connection
+    // closing and the wait's time limit still end a shim that is never begun.
+    let starter = match crate::engine::sys::pidfd_open(starter) {
+        Ok(fd) => Some(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            tracing::info!("the task was not begun: the daemon that started the shim is gone");
+            return Ok(None);
+        }
+        Err(_) => None,
+    };
     sys::become_subreaper().map_err(|e| ShimError::Setup {
         what: "becoming a child subreaper",
         source: e.into(),
@@ -138,13 +146,8 @@ pub fn run(
         ms = t0.elapsed().as_secs_f64() * 1e3,
         "shim set up, control socket bound"
     );
-    let Some(starter) = starter else {
-        tracing::info!("the task was not begun: the daemon that started the shim is gone");
-        let _ = std::fs::remove_file(&socket);
-        return Ok(None);
-    };
     let begun = control
-        .await_begin(&signals, &starter)
+        .await_begin(&signals, starter.as_ref())
         .map_err(|source| ShimError::Setup {
             what: "waiting for the daemon's begin",
             source,
