@@ -215,20 +215,9 @@ impl Fixture {
             serde_json::to_vec(&task).unwrap(),
         )
         .unwrap();
-        let log = std::fs::File::create(run_dir.join(shim::LOG_FILE)).unwrap();
-        let mut child = Command::new(&self.bin)
-            .arg("shim")
-            .arg(&run_dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        // `berth shim` detaches (it forks away at once): the child we started exits
-        // once the shim listens, and the shim's end shows in state.json and in its pid
-        // going away. It starts the task on the daemon's begin, sent here.
-        let status = child.wait().unwrap();
-        assert!(status.success(), "berth shim failed to start: {status}");
+        // The shim's end shows in state.json and in its pid going away. It starts the
+        // task on the daemon's begin, sent here.
+        self.start_shim(&run_dir);
         shim::ShimClient::connect(&run_dir)
             .unwrap()
             .begin()
@@ -262,6 +251,21 @@ impl Fixture {
             );
         }
         shim::read_state(&run_dir).expect("state.json")
+    }
+
+    /// Starts `berth shim <run_dir>`, logging to its shim.log. `berth shim` detaches
+    /// (it forks away at once): the process started here exits once the shim listens.
+    fn start_shim(&self, run_dir: &Path) {
+        let log = std::fs::File::create(run_dir.join(shim::LOG_FILE)).unwrap();
+        let status = Command::new(&self.bin)
+            .arg("shim")
+            .arg(run_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .status()
+            .unwrap();
+        assert!(status.success(), "berth shim failed to start: {status}");
     }
 
     fn log_text(&self, name: &str) -> String {
@@ -558,16 +562,7 @@ fn a_shim_whose_daemon_hangs_up_before_begin_starts_nothing() {
     let f = Fixture::new(bin);
     let run_dir = f.dir.path().join("run");
     std::fs::create_dir_all(&run_dir).unwrap();
-    let log = std::fs::File::create(run_dir.join(shim::LOG_FILE)).unwrap();
-    let status = Command::new(&f.bin)
-        .arg("shim")
-        .arg(&run_dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .status()
-        .unwrap();
-    assert!(status.success(), "berth shim failed to start: {status}");
+    f.start_shim(&run_dir);
     let daemon = shim::ShimClient::connect(&run_dir).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(shim::shim_alive(&run_dir), "the shim waits for its begin");

@@ -536,9 +536,8 @@ impl Daemon {
         // Shims of this daemon's tasks (a task's shim exits before the task is STOPPED;
         // one that was never begun exits when the daemon hangs up): a moment's grace.
         let tasks_dir = run.join("tasks");
-        let deadline = Instant::now() + Duration::from_secs(2);
-        loop {
-            let shims: Vec<String> = std::fs::read_dir("/proc")
+        out.extend(still_there_after(Duration::from_secs(2), || {
+            std::fs::read_dir("/proc")
                 .into_iter()
                 .flatten()
                 .flatten()
@@ -552,19 +551,12 @@ impl Daemon {
                         });
                     is_shim.then(|| format!("shim process {pid}"))
                 })
-                .collect();
-            if shims.is_empty() || Instant::now() > deadline {
-                out.extend(shims);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+                .collect()
+        }));
         // The kernel destroys a task's veth pair asynchronously once its namespace is
         // gone (berth detaches the host end at once): give it a moment.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let veths: Vec<String> = self
-                .host
+        out.extend(still_there_after(Duration::from_secs(5), || {
+            self.host
                 .output("ip", &["-o", "link", "show"])
                 .map(|o| {
                     String::from_utf8_lossy(&o.stdout)
@@ -573,13 +565,8 @@ impl Daemon {
                         .map(|l| format!("veth {}", l.split(':').nth(1).unwrap_or_default().trim()))
                         .collect()
                 })
-                .unwrap_or_default();
-            if veths.is_empty() || Instant::now() > deadline {
-                out.extend(veths);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                .unwrap_or_default()
+        }));
         if let Ok(o) = self
             .host
             .output("nft", &["list", "map", "ip", "berth", "publish"])
@@ -627,6 +614,19 @@ impl Drop for Daemon {
         if let Some(cg) = &self.cgroup {
             remove_empty_cgroups(cg);
         }
+    }
+}
+
+/// What `find` still reports once it reports nothing or `grace` has passed: leftovers
+/// the kernel or a process removes a moment after the task is STOPPED.
+fn still_there_after(grace: Duration, find: impl Fn() -> Vec<String>) -> Vec<String> {
+    let deadline = Instant::now() + grace;
+    loop {
+        let found = find();
+        if found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

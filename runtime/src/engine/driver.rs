@@ -459,25 +459,19 @@ async fn begin(stream: &UnixStream, holds: Vec<OwnedFd>) -> Result<(), EngineErr
     let mut line = serde_json::to_vec(&ControlRequest::Begin).expect("begin serializes");
     line.push(b'\n');
     let fds: Vec<_> = holds.iter().map(|f| f.as_fd()).collect();
-    loop {
-        stream
-            .writable()
-            .await
-            .map_err(EngineError::io("sending begin to the shim"))?;
-        match stream.try_io(tokio::io::Interest::WRITABLE, || {
+    let n = stream
+        .async_io(tokio::io::Interest::WRITABLE, || {
             sys::send_with_fds(stream.as_fd(), &line, &fds)
-        }) {
-            Ok(n) if n == line.len() => return Ok(()),
-            // A fresh stream socket takes a 16-byte message whole.
-            Ok(n) => {
-                return Err(EngineError::io("sending begin to the shim")(
-                    std::io::Error::other(format!("short write: {n} of {} bytes", line.len())),
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(EngineError::io("sending begin to the shim")(e)),
-        }
+        })
+        .await
+        .map_err(EngineError::io("sending begin to the shim"))?;
+    // A fresh stream socket takes a 16-byte message whole.
+    if n != line.len() {
+        return Err(EngineError::io("sending begin to the shim")(
+            std::io::Error::other(format!("short write: {n} of {} bytes", line.len())),
+        ));
     }
+    Ok(())
 }
 
 /// How long a shim that reported the task stopped gets to exit.

@@ -169,7 +169,7 @@ impl Supervisor {
             let wake = [deadline, self.health_deadline()]
                 .into_iter()
                 .flatten()
-                .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))));
+                .reduce(f64::min);
             self.wait_for_events(wake)?;
             self.run_health_checks();
         }
@@ -390,7 +390,7 @@ impl Supervisor {
                 Some(run) => Some(run.deadline),
                 None => h.next_due,
             })
-            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))))
+            .reduce(f64::min)
     }
 
     fn run_health_checks(&mut self) {
@@ -508,10 +508,7 @@ impl Supervisor {
             self.trim_due = None;
             footprint::trim();
         }
-        let wake = [wake, self.trim_due]
-            .into_iter()
-            .flatten()
-            .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.min(t))));
+        let wake = [wake, self.trim_due].into_iter().flatten().reduce(f64::min);
         let timeout = match wake {
             None => PollTimeout::NONE,
             Some(t) => {

@@ -198,34 +198,14 @@ pub(crate) fn console_listener(
 pub(crate) fn receive_console(
     listener: &std::os::unix::net::UnixListener,
 ) -> std::io::Result<OwnedFd> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    use std::os::fd::AsFd;
     let (conn, _) = listener.accept()?;
     let mut name = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg
-            && let Some(&fd) = fds.first()
-        {
-            for extra in &fds[1..] {
-                let _ = nix::unistd::close(*extra);
-            }
-            // SAFETY: SCM_RIGHTS just installed `fd` in this process and nothing
-            // else owns it.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-    }
-    Err(std::io::Error::other(
-        "the container sent no terminal on its console socket",
-    ))
+    // Any further descriptor is closed as the rest of the vector drops.
+    let (_, fds) = recv_with_fds(conn.as_fd(), &mut name)?;
+    fds.into_iter().next().ok_or_else(|| {
+        std::io::Error::other("the container sent no terminal on its console socket")
+    })
 }
 
 /// Reads what is available on the unix stream `fd` into `buf`, with any descriptors
