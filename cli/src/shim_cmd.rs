@@ -21,9 +21,13 @@ pub(crate) fn run(task_dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Whoever started `berth shim` (the daemon): the shim starts nothing unless it
-    // hears from it, and gives up waiting when it dies.
-    let starter = nix::unistd::getppid().as_raw();
+    // Whoever started `berth shim` (the daemon names itself; a test that starts a shim
+    // directly is its parent): the shim starts nothing unless it hears from it, and
+    // gives up waiting when it dies.
+    let starter = std::env::var(berth_runtime::shim::STARTER_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+        .unwrap_or_else(|| nix::unistd::getppid().as_raw());
     // SAFETY: called first thing in main, before any thread exists; the child goes on
     // as an ordinary single-threaded process.
     match unsafe { fork() } {

@@ -430,6 +430,7 @@ async fn start_shim(engine: &Engine, id: &str) -> Result<UnixStream, EngineError
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("shim")
         .arg(&run_dir)
+        .env(shim::STARTER_ENV, std::process::id().to_string())
         .stdin(std::process::Stdio::null());
     cmd.stdout(
         log.try_clone()

@@ -47,6 +47,11 @@ pub const STATE_FILE: &str = "state.json";
 pub const SOCKET_FILE: &str = "shim.sock";
 pub const PID_FILE: &str = "shim.pid";
 pub const LOG_FILE: &str = "shim.log";
+/// The environment variable in which the daemon tells `berth shim` its pid: the shim
+/// starts nothing unless it hears from that process and stops waiting when it exits.
+/// (Not the shim's parent pid: a daemon killed while it starts the shim leaves it
+/// reparented, and its parent pid then names init.)
+pub const STARTER_ENV: &str = "BERTH_SHIM_STARTER";
 
 /// Errors running the shim or talking to it.
 #[derive(Debug, thiserror::Error)]
