@@ -234,7 +234,11 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if UnixStream::connect(self.run_root().join("berth.sock")).is_ok() {
+            // An answer, not just a connection: after a kill -9, a process the old
+            // daemon was spawning (a vfork child that has not exec'd yet) can still hold
+            // its listening socket for a moment. Connections then queue on it and are
+            // reset when that process lets go.
+            if http_unix(&self.run_root().join("berth.sock"), "Berth.Info", "{}").is_ok() {
                 break;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
