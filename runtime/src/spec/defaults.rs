@@ -270,10 +270,34 @@ pub fn default_seccomp(caps: &[String]) -> Value {
     }
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "architectures": HOST_SECCOMP_ARCHITECTURES,
         "syscalls": syscalls,
     })
 }
+
+/// The ABIs a process on this host can make system calls with: the native one and the
+/// compat ones the kernel also accepts (Docker's profile lists the same per host). Every
+/// listed architecture is compiled into the filter (libseccomp builds one branch of rules
+/// per architecture, in each container's init, on its path to exec), and another
+/// architecture's calls can never reach this kernel; a call with an unlisted ABI is
+/// refused by the filter's bad-architecture action.
+const HOST_SECCOMP_ARCHITECTURES: &[&str] = if cfg!(target_arch = "x86_64") {
+    &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+} else if cfg!(target_arch = "aarch64") {
+    &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+} else if cfg!(target_arch = "x86") {
+    &["SCMP_ARCH_X86"]
+} else if cfg!(target_arch = "arm") {
+    &["SCMP_ARCH_ARM"]
+} else if cfg!(target_arch = "riscv64") {
+    &["SCMP_ARCH_RISCV64"]
+} else if cfg!(target_arch = "s390x") {
+    &["SCMP_ARCH_S390X", "SCMP_ARCH_S390"]
+} else if cfg!(target_arch = "powerpc64") {
+    &["SCMP_ARCH_PPC64LE", "SCMP_ARCH_PPC64"]
+} else {
+    &[]
+};
 
 #[cfg(test)]
 mod tests {
@@ -324,5 +348,15 @@ mod tests {
         assert!(!names.iter().any(|n| n == "mount"));
         assert!(names.iter().any(|n| n == "kexec_load"));
         assert_eq!(admin["syscalls"].as_array().unwrap().len(), 1);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn seccomp_profile_lists_only_the_abis_this_host_runs() {
+        let v = default_seccomp(&[]);
+        assert_eq!(
+            v["architectures"],
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
     }
 }
