@@ -140,6 +140,17 @@ impl Fixture {
         command: &[&str],
         tweak: impl FnOnce(&mut ContainerPlan, &mut ShimContainer),
     ) -> ShimContainer {
+        self.container_in(name, command, Namespace::New, tweak)
+    }
+
+    /// A container whose pid namespace is `pid` (`Namespace::Host`: pidMode host).
+    fn container_in(
+        &self,
+        name: &str,
+        command: &[&str],
+        pid: Namespace,
+        tweak: impl FnOnce(&mut ContainerPlan, &mut ShimContainer),
+    ) -> ShimContainer {
         let bundle = self.dir.path().join("bundles").join(name);
         let rootfs = bundle.join("rootfs");
         busybox_rootfs(&rootfs);
@@ -179,7 +190,7 @@ impl Fixture {
             cgroups_path: sc.cgroup_path.clone(),
             cgroup_version: self.cgroups.host().version(),
             network: Namespace::New,
-            pid: Namespace::New,
+            pid,
             ipc: Namespace::New,
             dev_shm: true,
         };
@@ -551,6 +562,42 @@ fn the_init_process_reaps_and_forwards_signals() {
         signalled.elapsed()
     );
     assert_eq!(st.containers[0].exit_code, Some(143));
+}
+
+/// With pidMode host a container's exit does not end its children (no pid namespace
+/// of its own for the kernel to empty): what it left in the task's cgroups is killed
+/// when the task stops, and the cgroups go.
+#[test]
+fn processes_a_container_leaves_behind_are_killed_with_the_task() {
+    let bin = prerequisites!();
+    let f = Fixture::new(bin);
+    let c = f.container_in(
+        "main",
+        &[
+            "sh",
+            "-c",
+            "sleep 300 </dev/null >/dev/null 2>&1 & echo left=$!",
+        ],
+        Namespace::Host,
+        |_, _| {},
+    );
+    let st = f.run(vec![c], TaskCgroupLimits::default(), |_| {});
+    assert_eq!(st.containers[0].exit_code, Some(0));
+    let log = f.log_text("main");
+    let pid: u32 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("left="))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid in the log: {log}"));
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("sleep"),
+        "the container's sleep (pid {pid}) outlived the task"
+    );
+    assert!(
+        !f.cgroups.task_ids().contains(&f.task_id),
+        "the task's cgroups are still there"
+    );
 }
 
 /// The daemon starts a task's shim before the task is prepared. A shim whose begin
