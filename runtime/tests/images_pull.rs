@@ -192,6 +192,17 @@ async fn pulls_by_tag_and_digest_and_gives_tasks_a_rootfs() {
         .await
         .unwrap();
     assert_eq!(again, s);
+    // The task start's path: one lookup, the same rootfs as rootfs() gives.
+    let fast = env
+        .svc
+        .ensure_rootfs(&reference, &Progress::none())
+        .await
+        .unwrap();
+    let slow = env.svc.rootfs(&reference).await.unwrap();
+    assert_eq!(
+        (&fast.lower_dirs, &fast.image_id, &fast.reference),
+        (&slow.lower_dirs, &slow.image_id, &slow.reference)
+    );
     assert_eq!(env.leftovers(), 0);
     // A digest that does not match the manifest is refused by the pull.
     let wrong = format!(

@@ -334,15 +334,11 @@ async fn provision_task(
         if images.contains_key(&reference) {
             continue;
         }
-        let result = async {
-            engine
-                .images()
-                .ensure(&reference, None, &Progress::none())
-                .await?;
-            engine.images().rootfs(&reference).await
-        }
-        .await;
-        match result {
+        match engine
+            .images()
+            .ensure_rootfs(&reference, &Progress::none())
+            .await
+        {
             Ok(root) => {
                 images.insert(reference, root);
             }

@@ -232,6 +232,25 @@ pub(crate) fn parse_digest(context: &str, s: &str) -> Result<Digest, ImageError>
     })
 }
 
+/// A stored manifest and the snapshot of each of its layers (in layer order).
+type StoredManifest = (store::ManifestRow, Vec<Option<store::SnapshotRow>>);
+
+/// Manifest `digest` and its layers' snapshots, if the manifest is stored.
+fn manifest_and_snapshots(
+    db: &crate::db::Db,
+    digest: &str,
+) -> Result<Option<StoredManifest>, crate::db::DbError> {
+    let Some(m) = store::manifest(db, digest)? else {
+        return Ok(None);
+    };
+    let snaps = m
+        .layers
+        .iter()
+        .map(|l| store::snapshot(db, &l.diff_id))
+        .collect::<Result<_, _>>()?;
+    Ok(Some((m, snaps)))
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
@@ -534,27 +553,63 @@ impl ImageService {
             .await
     }
 
+    /// What a task needs to run `reference`: the stored image when it is complete and
+    /// for this host's platform, pulled (or loaded) first otherwise. This is on the path
+    /// of every task start: a stored image costs one database job and one read of its
+    /// config blob ([`ImageService::ensure`] then [`ImageService::rootfs`] take five
+    /// and two).
+    pub async fn ensure_rootfs(
+        &self,
+        reference: &str,
+        progress: &Progress,
+    ) -> Result<RootFs, ImageError> {
+        let key = ImageSource::parse(reference)?.key();
+        let platform = Platform::host();
+        let stored = self
+            .inner
+            .db
+            .call(move |db| -> Result<_, crate::db::DbError> {
+                let Some(row) = store::image(db, &key)? else {
+                    return Ok(None);
+                };
+                manifest_and_snapshots(db, &row.manifest_digest)
+            })
+            .await?;
+        if let Some((m, snaps)) = stored
+            && m.platform
+                .parse::<Platform>()
+                .is_ok_and(|have| platform.rank(&have).is_some())
+        {
+            match self.assemble_rootfs(reference.to_owned(), m, snaps).await {
+                Err(ImageError::SnapshotMissing { .. }) => {}
+                done => return done,
+            }
+        }
+        self.ensure(reference, Some(&platform), progress).await?;
+        self.rootfs(reference).await
+    }
+
     async fn rootfs_of(
         &self,
         reference: String,
         manifest_digest: String,
     ) -> Result<RootFs, ImageError> {
-        let md = manifest_digest.clone();
-        let (m, snaps) = self
+        let stored = self
             .inner
             .db
-            .call(move |db| -> Result<_, crate::db::DbError> {
-                let Some(m) = store::manifest(db, &md)? else {
-                    return Ok((None, Vec::new()));
-                };
-                let mut snaps = Vec::new();
-                for l in &m.layers {
-                    snaps.push(store::snapshot(db, &l.diff_id)?);
-                }
-                Ok((Some(m), snaps))
-            })
+            .call(move |db| manifest_and_snapshots(db, &manifest_digest))
             .await?;
-        let m = m.ok_or_else(|| ImageError::NotFound(reference.clone()))?;
+        let (m, snaps) = stored.ok_or_else(|| ImageError::NotFound(reference.clone()))?;
+        self.assemble_rootfs(reference, m, snaps).await
+    }
+
+    /// The rootfs of manifest `m` whose layers' snapshots are `snaps` (in layer order).
+    async fn assemble_rootfs(
+        &self,
+        reference: String,
+        m: store::ManifestRow,
+        snaps: Vec<Option<store::SnapshotRow>>,
+    ) -> Result<RootFs, ImageError> {
         let mut lower_dirs = Vec::new();
         let mut seen = BTreeSet::new();
         for (layer, snap) in m.layers.iter().zip(&snaps).rev() {
