@@ -91,6 +91,7 @@ mod pool;
 mod ports;
 mod reconcile;
 mod route;
+mod spare;
 mod sys;
 mod sysctl;
 mod types;

@@ -24,6 +24,7 @@ use crate::nft::NftSocket;
 use crate::pool::{Pool, Pooled};
 use crate::ports::{self, PortError, PortHold, Protocol};
 use crate::route::{RouteError, Rtnl, VethSpec};
+use crate::spare::Spares;
 use crate::sys;
 use crate::sysctl::{Sysctl, SysctlError};
 use crate::types::{
@@ -186,6 +187,8 @@ pub struct NetworkManager {
     pub(crate) rtnl: Pool<Rtnl>,
     /// nf_tables sockets in the host namespace.
     pub(crate) nft: Pool<NftSocket>,
+    /// Namespaces made ahead of need.
+    spares: Spares,
 }
 
 impl NetworkManager {
@@ -210,6 +213,7 @@ impl NetworkManager {
             cursor: Mutex::new(*ports::EPHEMERAL_PORTS.start()),
             rtnl: Pool::default(),
             nft: Pool::default(),
+            spares: Spares::default(),
         })
     }
 
@@ -351,6 +355,15 @@ impl NetworkManager {
         Ok(self.state.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Makes a network namespace ahead of need, in the background, unless one is ready: the
+    /// next task setup that needs a namespace binds it instead of making one (about 1 ms less
+    /// on its path). Best called when the host has a CPU to spare, e.g. once a task's setup
+    /// is done: making one competes with whatever runs meanwhile. Spares are held by
+    /// descriptors only; nothing of them outlives the process.
+    pub fn make_spare_namespace(&self) {
+        self.spares.refill(&self.config.netns_dir);
+    }
+
     /// Sets up the network of one task, all or nothing: the request is validated first, then
     /// host ports are held, namespaces, veths, addresses and routes created, and the ports
     /// published; on any failure what was applied is rolled back and the first error returned.
@@ -442,7 +455,7 @@ impl NetworkManager {
         for ((i, ep), network_bindings) in req.endpoints.iter().enumerate().zip(bindings) {
             let mut interface = None;
             if let Some(path) = &ep.netns_path {
-                let ns = netns::create(path)?;
+                let ns = netns::create(path, self.spares.take())?;
                 done.netns.push(path.clone());
                 if let Some(rtnl) = rtnl.as_mut() {
                     interface = Some(self.attach(rtnl, host, req, i, ns, done)?);

@@ -1,15 +1,16 @@
 //! Network namespaces bind-mounted on files, so they outlive every process in them.
 //!
-//! A namespace is created on a throwaway OS thread that `unshare`s, bind-mounts
-//! `/proc/thread-self/ns/net` on the target file, writes the namespace's own settings, opens a
-//! netlink socket and brings `lo` up, and then ends. The socket stays bound to the new
-//! namespace, so everything else is done from the caller's thread, which never changes
-//! namespace (the daemon calls us from tokio's blocking pool). `/proc/self/ns/net` would be the
-//! main thread's namespace; it has to be `thread-self`.
+//! A namespace is created on a throwaway OS thread that `unshare`s, opens
+//! `/proc/thread-self/ns/net`, writes the namespace's own settings, opens a netlink socket and
+//! brings `lo` up, and then ends. The socket stays bound to the new namespace, so everything
+//! else is done from the caller's thread, which never changes namespace (the daemon calls us
+//! from tokio's blocking pool); the namespace is bind-mounted on its file through the open
+//! descriptor. `/proc/self/ns/net` would be the main thread's namespace; it has to be
+//! `thread-self`. A namespace may also be made ahead of need and bound later (`spare.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -152,10 +153,72 @@ pub(crate) struct NewNamespace {
     pub(crate) inet: std::os::fd::OwnedFd,
 }
 
-/// Creates a network namespace bind-mounted at `path`, with `lo` up and IPv6 router
-/// advertisements ignored on every interface created in it later (CVE-2020-13401: a task with
-/// `CAP_NET_RAW` could otherwise send rogue RAs to other tasks). On failure nothing is left.
-pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
+/// A namespace that is not bound to a file yet, held by descriptors only: the namespace
+/// itself, and a netlink socket and an inet socket bound to it. Nothing of it outlives the
+/// process (a spare made ahead of need, see `spare.rs`, leaves nothing to clean up).
+#[derive(Debug)]
+pub(crate) struct Unbound {
+    ns: File,
+    rtnl: Rtnl,
+    inet: OwnedFd,
+}
+
+impl Unbound {
+    /// The namespace's inode number (what its bound file shows).
+    #[cfg(test)]
+    pub(crate) fn inode(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        self.ns.metadata().map_or(0, |m| m.ino())
+    }
+}
+
+/// Makes a new namespace on a throwaway OS thread (see the module comment), with `lo` up and
+/// IPv6 router advertisements ignored on every interface created in it later (CVE-2020-13401:
+/// a task with `CAP_NET_RAW` could otherwise send rogue RAs to other tasks). `label` names it
+/// in errors.
+pub(crate) fn make_unbound(label: &Path) -> Result<Unbound, NetnsError> {
+    thread::scope(|s| {
+        thread::Builder::new()
+            .name("berth-netns".into())
+            .spawn_scoped(s, || unshare_on_this_thread(label))
+            .map_err(|e| NetnsError::Thread {
+                path: label.to_owned(),
+                detail: e.to_string(),
+            })?
+            .join()
+            .map_err(|_| NetnsError::Thread {
+                path: label.to_owned(),
+                detail: "panicked".into(),
+            })?
+    })
+}
+
+/// Moves the calling thread into a new network namespace and sets it up. The thread must end
+/// right after: it is in the new namespace for good.
+pub(crate) fn unshare_on_this_thread(label: &Path) -> Result<Unbound, NetnsError> {
+    sys::unshare_net().map_err(io_err("unshare network namespace for", label))?;
+    let ns = File::open("/proc/thread-self/ns/net")
+        .map_err(io_err("open the new network namespace for", label))?;
+    let inside = || -> Result<(Rtnl, OwnedFd), InsideError> {
+        let sysctl = Sysctl::default();
+        // `default` is what interfaces created later inherit; `all` is not consulted for
+        // accept_ra, and every /proc/sys lookup costs more as namespaces accumulate
+        sysctl.write_if_present("net/ipv6/conf/default/accept_ra", "0")?;
+        let mut rtnl = Rtnl::open()?;
+        // a fresh namespace has only lo, and it is always index 1
+        rtnl.set_up(1, "lo")?;
+        Ok((rtnl, sys::inet_socket().map_err(InsideError::Socket)?))
+    };
+    let (rtnl, inet) = inside().map_err(|e| NetnsError::Inside {
+        path: label.to_owned(),
+        source: Box::new(e),
+    })?;
+    Ok(Unbound { ns, rtnl, inet })
+}
+
+/// Creates a network namespace bind-mounted at `path`: `spare` if one is given, else a new one
+/// (see [`make_unbound`]). On failure nothing is left.
+pub(crate) fn create(path: &Path, spare: Option<Unbound>) -> Result<NewNamespace, NetnsError> {
     // The mount target must exist; `ip netns add` creates it the same way (mode 0).
     match OpenOptions::new()
         .read(true)
@@ -172,54 +235,20 @@ pub(crate) fn create(path: &Path) -> Result<NewNamespace, NetnsError> {
         }
         Err(e) => return Err(io_err("create", path)(e)),
     }
-    let target = path.to_owned();
-    let joined = thread::Builder::new()
-        .name("berth-netns".into())
-        .spawn(move || -> Result<(Rtnl, OwnedFd), NetnsError> {
-            sys::unshare_net().map_err(io_err("unshare network namespace for", &target))?;
-            sys::bind_mount(Path::new("/proc/thread-self/ns/net"), &target)
-                .map_err(io_err("bind-mount network namespace on", &target))?;
-            let inside = || -> Result<(Rtnl, OwnedFd), InsideError> {
-                let sysctl = Sysctl::default();
-                // `default` is what interfaces created later inherit; `all` is not consulted
-                // for accept_ra, and every /proc/sys lookup costs more as namespaces accumulate
-                sysctl.write_if_present("net/ipv6/conf/default/accept_ra", "0")?;
-                let mut rtnl = Rtnl::open()?;
-                // a fresh namespace has only lo, and it is always index 1
-                rtnl.set_up(1, "lo")?;
-                Ok((rtnl, sys::inet_socket().map_err(InsideError::Socket)?))
-            };
-            inside().map_err(|e| NetnsError::Inside {
-                path: target.clone(),
-                source: Box::new(e),
-            })
+    let bound = spare.map_or_else(|| make_unbound(path), Ok).and_then(|u| {
+        // Any thread can bind it: the descriptor names the namespace.
+        let source = PathBuf::from(format!("/proc/self/fd/{}", u.ns.as_raw_fd()));
+        sys::bind_mount(&source, path).map_err(io_err("bind-mount network namespace on", path))?;
+        Ok(NewNamespace {
+            file: u.ns,
+            rtnl: u.rtnl,
+            inet: u.inet,
         })
-        .map_err(|e| NetnsError::Thread {
-            path: path.to_owned(),
-            detail: e.to_string(),
-        })?
-        .join();
-    let (rtnl, inet) = match joined {
-        Ok(Ok(sockets)) => sockets,
-        Ok(Err(e)) => {
-            let _ = remove(path);
-            return Err(e);
-        }
-        Err(_) => {
-            let _ = remove(path);
-            return Err(NetnsError::Thread {
-                path: path.to_owned(),
-                detail: "panicked".into(),
-            });
-        }
-    };
-    match File::open(path) {
-        Ok(file) => Ok(NewNamespace { file, rtnl, inet }),
-        Err(e) => {
-            let _ = remove(path);
-            Err(io_err("open", path)(e))
-        }
+    });
+    if bound.is_err() {
+        let _ = remove(path);
     }
+    bound
 }
 
 /// Runs `f` on a throwaway thread inside the network namespace bind-mounted at `path`, and

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::unix::fs::MetadataExt;
 
 use berth_netns::{EPHEMERAL_PORTS, EndpointRequest, NetworkMode, Protocol, TaskNetworkRequest};
 
@@ -131,6 +132,54 @@ fn host_mode_creates_nothing_and_reports_mappings() {
             e.to_string(),
             "When networkMode=host, the host ports and container ports in port mappings must match."
         );
+    });
+}
+
+/// After the first, a task's namespace is a spare made in the background while the previous
+/// one ran: each must still be a fresh namespace of its own, set up as a new one is.
+#[test]
+fn every_task_gets_a_fresh_namespace_made_ahead_or_not() {
+    if !enabled() {
+        return;
+    }
+    fake_host(|h| {
+        let m = prepared(h, h.config());
+        let base = h.counts();
+        let host_ns = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
+        let mut seen = BTreeSet::from([host_ns]);
+        for i in 0..4 {
+            let task = format!("fresh{i}");
+            let path = h.netns_path(&task);
+            let s = m
+                .setup_task(&TaskNetworkRequest {
+                    task_id: task.clone(),
+                    mode: NetworkMode::None,
+                    endpoints: vec![EndpointRequest {
+                        name: "task".into(),
+                        netns_path: Some(path.clone()),
+                        address: None,
+                        port_mappings: vec![],
+                    }],
+                })
+                .unwrap();
+            let ino = std::fs::metadata(&path).unwrap().ino();
+            assert!(seen.insert(ino), "task {i} got a namespace seen before");
+            let inside = h.sh(&format!(
+                "nsenter --net={} sh -c 'ip -o link; cat /proc/sys/net/ipv6/conf/default/accept_ra 2>/dev/null || echo 0'",
+                path.display()
+            ));
+            assert_eq!(inside.lines().count(), 2, "{inside}");
+            assert!(inside.contains("lo:") && inside.contains("UP"), "{inside}");
+            assert_eq!(inside.lines().last(), Some("0"), "{inside}");
+            // a spare is made while tasks 1 and 2 run (the daemon asks for one once a task
+            // is set up): tasks 0 and 1 get new namespaces, 2 and 3 spares
+            if i == 1 || i == 2 {
+                m.make_spare_namespace();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            m.teardown_task(&s.network).unwrap();
+        }
+        assert_eq!(h.counts(), base);
     });
 }
 
