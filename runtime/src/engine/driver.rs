@@ -1,7 +1,6 @@
 //! One driver per task: provisioning, starting the shim, following it, and cleaning
 //! up. Every state change is written to the database as it happens.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -11,12 +10,13 @@ use berth_netns::{NetworkMode, TaskNetwork};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use super::images_step;
 use super::provision::{self, PrepareInput};
+use super::stop::{stop_requested, stop_timeout};
 use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
 use crate::db::DbError;
-use crate::images::Progress;
 use crate::shim::{self, ControlReply, ControlRequest, RunStatus, ShimState};
 use crate::state::model::{Task, TaskRecord, status as st};
 use crate::state::repo;
@@ -150,26 +150,6 @@ async fn set_status(
     .0)
 }
 
-fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
-    engine
-        .inner()
-        .pending_stops
-        .lock()
-        .expect("not poisoned")
-        .get(id)
-        .map(|(r, _)| r.clone())
-}
-
-fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
-    engine
-        .inner()
-        .pending_stops
-        .lock()
-        .expect("not poisoned")
-        .get(id)
-        .and_then(|(_, t)| *t)
-}
-
 /// Debug-level timing of a task's steps (`BERTH_LOG=berth_runtime=debug`): where the
 /// time between RunTask and STOPPED goes.
 struct Steps<'a> {
@@ -213,8 +193,8 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
             let provisioned = provision_task(engine, id, &mut steps).await;
             let shim = shim.await.expect("shim start task");
             steps.done("shim started");
-            let holds = match provisioned {
-                Ok(Some(holds)) => holds,
+            let provisioned = match provisioned {
+                Ok(Some(p)) => p,
                 stopped_or_failed => {
                     // The task stopped (or berth failed) before it began: the waiting
                     // shim sees its connection close and exits without starting
@@ -227,7 +207,7 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                 }
             };
             let begun = match shim {
-                Ok(stream) => begin(&stream, holds).await.map(|()| stream),
+                Ok(stream) => begin(&stream, provisioned.holds).await.map(|()| stream),
                 Err(e) => Err(e),
             };
             let stream = match begun {
@@ -244,6 +224,11 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                 }
             };
             steps.done("shim begun");
+            if provisioned.has_namespace {
+                // The next task's namespace is made now, while this one's containers start
+                // (one process after another: a CPU to spare), instead of on its path.
+                engine.inner().net.make_spare_namespace();
+            }
             follow(engine, id, &mut steps, Some(stream)).await?;
             steps.done("shim finished");
         }
@@ -255,13 +240,21 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
     Ok(())
 }
 
+/// A task ready for its shim to begin.
+struct Provisioned {
+    /// The host ports it publishes, held open (see `begin`).
+    holds: Vec<OwnedFd>,
+    /// Whether it has a network namespace of its own.
+    has_namespace: bool,
+}
+
 /// Network, cgroup, images and bundles. `None` when the task stopped on the way (the
 /// record is final then).
 async fn provision_task(
     engine: &Engine,
     id: &str,
     steps: &mut Steps<'_>,
-) -> Result<Option<Vec<OwnedFd>>, EngineError> {
+) -> Result<Option<Provisioned>, EngineError> {
     let rec = engine
         .task(id)
         .await?
@@ -289,7 +282,7 @@ async fn provision_task(
     let cg = engine.inner().cgroups.clone();
     let tid = id.to_owned();
     let e2 = engine.clone();
-    let (network, made) = tokio::join!(
+    let (network, made, stored) = tokio::join!(
         setup_network(engine, &rec, mode, &def),
         tokio::task::spawn_blocking(move || {
             let made = cg.create_task(&tid, &limits);
@@ -299,7 +292,9 @@ async fn provision_task(
             // the waiting migration holds the kernel's cgroup mutex, which mkdir needs.
             e2.inner().primer.prime();
             made
-        })
+        }),
+        // Stored images need no network: their root filesystems are mounted meanwhile.
+        images_step::stored_and_mounted(engine, id, &def),
     );
     let (network, holds) = match network {
         Ok(v) => v,
@@ -314,55 +309,52 @@ async fn provision_task(
         )
         .await;
     }
-    steps.done("network and cgroup");
+    // (A rootfs mounted on the way is unmounted by the cleanup of a task that stops here:
+    // it lies in the task's run directory.)
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+    };
+    steps.done("network, cgroup, stored images");
     if let Some(reason) = stop_requested(engine, id) {
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
 
-    // PENDING, then at once ACTIVATING: images, rootfs, bundles.
-    update(engine, id, |rec| {
-        status::advance(rec, st::PENDING);
-        status::advance(rec, st::ACTIVATING);
-        rec.task.pull_started_at = Some(now());
-        rec.task.version += 1;
-    })
-    .await?;
-    steps.done("pending, activating recorded");
-    let mut images = BTreeMap::new();
-    for c in def.containers() {
-        let reference = c.image.clone().unwrap_or_default();
-        if images.contains_key(&reference) {
-            continue;
+    // PENDING, then at once ACTIVATING: images, rootfs, bundles. With every image stored
+    // there is nothing to pull: one record for all three.
+    let (images, rootfs) = match stored {
+        Some((images, rootfs)) => {
+            let pulled = images.clone();
+            update(engine, id, move |rec| {
+                images_step::record_activating(rec);
+                images_step::record_pulled(rec, &pulled);
+                rec.task.version += 1;
+            })
+            .await?;
+            (images, Some(rootfs))
         }
-        match engine
-            .images()
-            .ensure_rootfs(&reference, &Progress::none())
-            .await
-        {
-            Ok(root) => {
-                images.insert(reference, root);
-            }
-            Err(e) => {
-                let reason = format!("CannotPullContainerError: {}", crate::engine::chain(&e));
-                return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
-            }
+        None => {
+            update(engine, id, |rec| {
+                images_step::record_activating(rec);
+                rec.task.version += 1;
+            })
+            .await?;
+            let images = match images_step::pull(engine, &def).await {
+                Ok(images) => images,
+                Err(reason) => {
+                    return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
+                }
+            };
+            let pulled = images.clone();
+            update(engine, id, move |rec| {
+                images_step::record_pulled(rec, &pulled);
+                rec.task.version += 1;
+            })
+            .await?;
+            (images, None)
         }
-    }
-    let digests: BTreeMap<String, String> = images
-        .iter()
-        .map(|(r, root)| (r.clone(), root.manifest_digest.to_string()))
-        .collect();
-    steps.done("images");
-    let manifests: Vec<String> = digests.values().cloned().collect();
-    update(engine, id, move |rec| {
-        rec.task.pull_stopped_at = Some(now());
-        for c in &mut rec.task.containers {
-            c.image_digest = digests.get(&c.image).cloned();
-        }
-        rec.runtime.snapshots = manifests;
-        rec.task.version += 1;
-    })
-    .await?;
+    };
+    steps.done("images recorded");
     if let Some(reason) = stop_requested(engine, id) {
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
@@ -383,6 +375,7 @@ async fn provision_task(
         def,
         network,
         images,
+        rootfs,
         metadata_ids: rec.runtime.metadata_ids.clone(),
     };
     let e2 = engine.clone();
@@ -406,7 +399,10 @@ async fn provision_task(
     })
     .await?;
     steps.done("task.json written, shim start recorded");
-    Ok(Some(holds))
+    Ok(Some(Provisioned {
+        holds,
+        has_namespace: mode.has_namespace(),
+    }))
 }
 
 /// Starts `berth shim <run-dir>` detached: it forks away at once, so it is never the
@@ -600,7 +596,7 @@ async fn wait_shim_exit(run_dir: &Path) {
     }
 }
 
-async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
+pub(super) async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &ControlRequest) {
     if let Ok(mut line) = serde_json::to_vec(req) {
         line.push(b'\n');
         let _ = w.write_all(&line).await;
@@ -760,75 +756,5 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
     tokio::task::spawn_blocking(move || {
         let _ = std::fs::remove_dir_all(data_dir.join("containers"));
     });
-    Ok(())
-}
-
-/// StopTask.
-pub(crate) async fn request_stop(
-    engine: &Engine,
-    cluster: &str,
-    id: &str,
-    reason: String,
-    timeout_secs: Option<u64>,
-) -> Result<Task, EngineError> {
-    let cluster = cluster.to_owned();
-    let r2 = reason.clone();
-    let (rec, found) = update(engine, id, move |rec| {
-        if rec.cluster != cluster {
-            return false;
-        }
-        if rec.task.last_status != st::STOPPED && rec.task.desired_status != "STOPPED" {
-            rec.task.desired_status = "STOPPED".into();
-            // ECS's first step in stopping a running task, before its containers get
-            // their stop signal.
-            if rec.task.last_status == st::RUNNING {
-                status::advance(rec, st::DEACTIVATING);
-            }
-            rec.task.version += 1;
-            if rec.task.stopped_reason.is_none() && !rec.runtime.shim_started {
-                rec.task.stop_code = Some("UserInitiated".into());
-                rec.task.stopped_reason = Some(r2);
-            }
-        }
-        true
-    })
-    .await
-    .map_err(|_| EngineError::Invalid("The referenced task was not found.".into()))?;
-    if !found {
-        return Err(EngineError::Invalid(
-            "The referenced task was not found.".into(),
-        ));
-    }
-    if rec.task.last_status == st::STOPPED {
-        return Ok(rec.task);
-    }
-    engine
-        .inner()
-        .pending_stops
-        .lock()
-        .expect("not poisoned")
-        .insert(id.to_owned(), (reason.clone(), timeout_secs));
-    if rec.runtime.shim_started {
-        let run_dir = engine.config().paths.task_run_dir(id);
-        if let Err(e) = stop_shim(&run_dir, &reason, timeout_secs).await {
-            tracing::debug!(task = %id, error = %e, "stop request to the shim failed; the driver retries");
-        }
-    }
-    Ok(rec.task)
-}
-
-async fn stop_shim(run_dir: &Path, reason: &str, timeout_secs: Option<u64>) -> std::io::Result<()> {
-    let stream = UnixStream::connect(run_dir.join(shim::SOCKET_FILE)).await?;
-    let (r, mut w) = stream.into_split();
-    send(
-        &mut w,
-        &ControlRequest::Stop {
-            reason: reason.to_owned(),
-            timeout_secs,
-        },
-    )
-    .await;
-    let mut lines = BufReader::new(r).lines();
-    let _ = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await;
     Ok(())
 }

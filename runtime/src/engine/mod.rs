@@ -27,12 +27,14 @@ pub mod arn;
 mod driver;
 mod files;
 mod host;
+mod images_step;
 pub mod metadata;
 mod netplan;
 mod provision;
 mod reconcile;
 mod run;
 pub mod status;
+mod stop;
 pub(crate) mod sys;
 mod task_network;
 mod volumes;
@@ -587,7 +589,7 @@ impl Engine {
         let cluster = self.require_cluster(cluster).await?;
         let (id, _) = arn::task_id(reference);
         let reason = reason.unwrap_or_else(|| "Task stopped by user".to_owned());
-        driver::request_stop(self, &cluster, &id, reason, timeout_secs).await
+        stop::request_stop(self, &cluster, &id, reason, timeout_secs).await
     }
 
     // ---------- tags ----------

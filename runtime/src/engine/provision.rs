@@ -63,15 +63,86 @@ pub(crate) struct PrepareInput {
     pub def: ValidatedTaskDefinition,
     pub network: Option<TaskNetwork>,
     pub images: BTreeMap<String, RootFs>,
+    /// The containers' root filesystems if they were mounted ahead (see [`mount_rootfs`]).
+    pub rootfs: Option<MountedRootfs>,
     /// Each container's task metadata endpoint id.
     pub metadata_ids: BTreeMap<String, String>,
+}
+
+/// The containers' root filesystems, mounted ahead of the rest of the preparation (alongside
+/// the task's network and cgroup).
+#[derive(Debug, Clone)]
+pub(crate) struct MountedRootfs {
+    /// Each container's, in start order.
+    pub dirs: Vec<PathBuf>,
+    /// The mounts made.
+    pub mounts: Vec<PathBuf>,
+}
+
+/// Mounts each container's root filesystem, in start order: an overlay of its image's
+/// snapshots under a writable layer of its own. Runs on a blocking thread. On error, what it
+/// mounted is unmounted again and the message is the task's `stoppedReason`.
+pub(crate) fn mount_rootfs(
+    engine: &Engine,
+    task_id: &str,
+    def: &ValidatedTaskDefinition,
+    images: &BTreeMap<String, RootFs>,
+) -> Result<MountedRootfs, String> {
+    let mut mounts = Vec::new();
+    let dirs = mount_rootfs_inner(engine, task_id, def, images, &mut mounts);
+    match dirs {
+        Ok(dirs) => Ok(MountedRootfs { dirs, mounts }),
+        Err(reason) => {
+            for m in mounts.iter().rev() {
+                sys::unmount(m);
+            }
+            Err(reason)
+        }
+    }
+}
+
+fn mount_rootfs_inner(
+    engine: &Engine,
+    task_id: &str,
+    def: &ValidatedTaskDefinition,
+    images: &BTreeMap<String, RootFs>,
+    mounts: &mut Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, String> {
+    let paths = &engine.config().paths;
+    let run_dir = paths.task_run_dir(task_id);
+    let data_dir = paths.task_data_dir(task_id);
+    let order = def.start_order();
+    let mut dirs = Vec::with_capacity(order.len());
+    for c in &order {
+        let name = c.name.clone().unwrap_or_default();
+        let image = image_in(images, c)?;
+        let bundle = run_dir.join("containers").join(&name);
+        let rootfs = bundle.join("rootfs");
+        let upper = data_dir.join("containers").join(&name).join("upper");
+        let work = data_dir.join("containers").join(&name).join("work");
+        for d in [&rootfs, &upper, &work, &bundle.join("etc")] {
+            std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+        }
+        // Only root may look into a container's bundle and rootfs from the host
+        // (setuid binaries in a rootfs must not be reachable by host users).
+        std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700)).ok();
+        sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
+            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        mounts.push(rootfs.clone());
+        dirs.push(rootfs);
+    }
+    Ok(dirs)
 }
 
 /// Mounts, writes and generates everything for the shim. Runs on a blocking thread.
 /// On error, what it mounted is unmounted again and the message is the task's
 /// `stoppedReason`.
 pub(crate) fn prepare(engine: &Engine, input: &PrepareInput) -> Result<Prepared, String> {
-    let mut mounts = Vec::new();
+    let mut mounts = input
+        .rootfs
+        .as_ref()
+        .map(|r| r.mounts.clone())
+        .unwrap_or_default();
     let result = prepare_inner(engine, input, &mut mounts);
     if result.is_err() {
         for m in mounts.iter().rev() {
@@ -99,25 +170,10 @@ fn prepare_inner(
 
     // Every container's rootfs first: volumesFrom and copy-up read other containers'.
     let order = def.start_order();
-    let mut rootfs_of = Vec::with_capacity(order.len());
-    for c in &order {
-        let name = c.name.clone().unwrap_or_default();
-        let image = image_of(input, c)?;
-        let bundle = run_dir.join("containers").join(&name);
-        let rootfs = bundle.join("rootfs");
-        let upper = data_dir.join("containers").join(&name).join("upper");
-        let work = data_dir.join("containers").join(&name).join("work");
-        for d in [&rootfs, &upper, &work, &bundle.join("etc")] {
-            std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
-        }
-        // Only root may look into a container's bundle and rootfs from the host
-        // (setuid binaries in a rootfs must not be reachable by host users).
-        std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700)).ok();
-        sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
-            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
-        mounts.push(rootfs.clone());
-        rootfs_of.push(rootfs);
-    }
+    let rootfs_of = match &input.rootfs {
+        Some(r) => r.dirs.clone(),
+        None => mount_rootfs_inner(engine, &input.task_id, def, &input.images, mounts)?,
+    };
     let sources: Vec<MountSource<'_>> = order
         .iter()
         .zip(&rootfs_of)
@@ -314,9 +370,15 @@ fn prepare_inner(
 }
 
 fn image_of<'a>(input: &'a PrepareInput, c: &ContainerDefinition) -> Result<&'a RootFs, String> {
+    image_in(&input.images, c)
+}
+
+fn image_in<'a>(
+    images: &'a BTreeMap<String, RootFs>,
+    c: &ContainerDefinition,
+) -> Result<&'a RootFs, String> {
     let image_ref = c.image.as_deref().unwrap_or_default();
-    input
-        .images
+    images
         .get(image_ref)
         .ok_or_else(|| format!("CannotPullContainerError: image {image_ref} was not prepared"))
 }

@@ -554,15 +554,25 @@ impl ImageService {
     }
 
     /// What a task needs to run `reference`: the stored image when it is complete and
-    /// for this host's platform, pulled (or loaded) first otherwise. This is on the path
-    /// of every task start: a stored image costs one database job and one read of its
-    /// config blob ([`ImageService::ensure`] then [`ImageService::rootfs`] take five
-    /// and two).
+    /// for this host's platform, pulled (or loaded) first otherwise.
     pub async fn ensure_rootfs(
         &self,
         reference: &str,
         progress: &Progress,
     ) -> Result<RootFs, ImageError> {
+        if let Some(root) = self.stored_rootfs(reference).await? {
+            return Ok(root);
+        }
+        self.ensure(reference, Some(&Platform::host()), progress)
+            .await?;
+        self.rootfs(reference).await
+    }
+
+    /// What a task needs to run `reference` if the image is stored, complete and for this
+    /// host's platform; `None` if it must be pulled (or loaded) first. This is on the path
+    /// of every task start: one database job and one read of the config blob
+    /// ([`ImageService::ensure`] then [`ImageService::rootfs`] take five and two).
+    pub async fn stored_rootfs(&self, reference: &str) -> Result<Option<RootFs>, ImageError> {
         let key = ImageSource::parse(reference)?.key();
         let platform = Platform::host();
         let stored = self
@@ -582,11 +592,10 @@ impl ImageService {
         {
             match self.assemble_rootfs(reference.to_owned(), m, snaps).await {
                 Err(ImageError::SnapshotMissing { .. }) => {}
-                done => return done,
+                done => return done.map(Some),
             }
         }
-        self.ensure(reference, Some(&platform), progress).await?;
-        self.rootfs(reference).await
+        Ok(None)
     }
 
     async fn rootfs_of(
