@@ -229,13 +229,16 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                 // (one process after another: a CPU to spare), instead of on its path.
                 engine.inner().net.make_spare_namespace();
             }
-            follow(engine, id, &mut steps, Some(stream)).await?;
+            let deprovisioning = follow(engine, id, &mut steps, Some(stream)).await?;
             steps.done("shim finished");
+            finalize_from(engine, id, deprovisioning).await?;
         }
-        Start::Attach => follow(engine, id, &mut steps, None).await?,
-        Start::Finalize => {}
+        Start::Attach => {
+            let deprovisioning = follow(engine, id, &mut steps, None).await?;
+            finalize_from(engine, id, deprovisioning).await?;
+        }
+        Start::Finalize => finalize(engine, id).await?,
     }
-    finalize(engine, id).await?;
     steps.done("finalized");
     Ok(())
 }
@@ -255,10 +258,16 @@ async fn provision_task(
     id: &str,
     steps: &mut Steps<'_>,
 ) -> Result<Option<Provisioned>, EngineError> {
-    let rec = engine
-        .task(id)
-        .await?
-        .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
+    // The record and the addresses leased at admission, in one database job.
+    let tid = id.to_owned();
+    let (rec, addresses) = engine
+        .db()
+        .call(move |db| {
+            let rec = repo::get_task(db.conn(), &tid)?;
+            Ok::<_, DbError>((rec, repo::task_addresses(db.conn(), &tid)?))
+        })
+        .await?;
+    let rec = rec.ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
     steps.done("record read");
     let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
     let mode: NetworkMode = rec
@@ -283,7 +292,7 @@ async fn provision_task(
     let tid = id.to_owned();
     let e2 = engine.clone();
     let (network, made, stored) = tokio::join!(
-        setup_network(engine, &rec, mode, &def),
+        setup_network(engine, &rec, &addresses, mode, &def),
         tokio::task::spawn_blocking(move || {
             let made = cg.create_task(&tid, &limits);
             // The container joins its cgroups ~10 ms from now, and the kernel's first
@@ -482,12 +491,15 @@ fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
 
 /// Follows the shim until it reports the task stopped (or disappears), on `begun` (the
 /// connection the task was begun on) or a new connection.
+/// Follows the shim until it has stopped and exited. Returns the task as stored with the
+/// shim's final report when that report came on the connection: it is already
+/// DEPROVISIONING then (see [`finalize_from`]).
 async fn follow(
     engine: &Engine,
     id: &str,
     steps: &mut Steps<'_>,
     begun: Option<UnixStream>,
-) -> Result<(), EngineError> {
+) -> Result<Option<TaskRecord>, EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
     let mut stop_sent = false;
     let mut connected = begun;
@@ -522,7 +534,8 @@ async fn follow(
                     let Ok(ControlReply::State(state)) = serde_json::from_str::<ControlReply>(&line) else { continue };
                     let stopped = state.status == RunStatus::Stopped;
                     let status = state.status;
-                    record_state(engine, id, state).await?;
+                    // The final report and DEPROVISIONING in one database job.
+                    let rec = record_state(engine, id, state, stopped).await?;
                     tracing::debug!(task = %id, ?status, "shim state recorded");
                     if stopped {
                         // The shim exits right after its last report: its end of the
@@ -532,7 +545,7 @@ async fn follow(
                         })
                         .await;
                         wait_shim_exit(&run_dir).await;
-                        return Ok(());
+                        return Ok(Some(rec));
                     }
                 }
                 _ = stop_interval.tick(), if !stop_sent => {
@@ -564,9 +577,9 @@ async fn follow(
         return Box::pin(follow(engine, id, steps, None)).await;
     }
     if let Some(state) = shim::read_state(&run_dir) {
-        record_state(engine, id, state).await?;
+        record_state(engine, id, state, false).await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
@@ -603,14 +616,25 @@ pub(super) async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, req: &Control
     }
 }
 
-async fn record_state(engine: &Engine, id: &str, state: ShimState) -> Result<(), EngineError> {
-    update(engine, id, move |rec| {
+/// Records a report of the shim, and with `deprovision` (its final report) the task's
+/// move to DEPROVISIONING.
+async fn record_state(
+    engine: &Engine,
+    id: &str,
+    state: ShimState,
+    deprovision: bool,
+) -> Result<TaskRecord, EngineError> {
+    Ok(update(engine, id, move |rec| {
         if state.seq >= rec.runtime.shim_seq {
             status::apply_shim_state(rec, &state);
         }
+        if deprovision {
+            status::advance(rec, st::DEPROVISIONING);
+            rec.task.version += 1;
+        }
     })
-    .await?;
-    Ok(())
+    .await?
+    .0)
 }
 
 /// The task stops before its shim began: record why (the driver then cleans up).
@@ -648,7 +672,19 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
 /// leases and ports, remove volatile files and task-scoped data (logs stay until the
 /// task is forgotten).
 pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineError> {
-    let rec = set_status(engine, id, st::DEPROVISIONING).await?;
+    finalize_from(engine, id, None).await
+}
+
+/// [`finalize`], from the task as stored when it became DEPROVISIONING, if that is known.
+async fn finalize_from(
+    engine: &Engine,
+    id: &str,
+    deprovisioning: Option<TaskRecord>,
+) -> Result<(), EngineError> {
+    let rec = match deprovisioning {
+        Some(rec) => rec,
+        None => set_status(engine, id, st::DEPROVISIONING).await?,
+    };
     let paths = engine.config().paths.clone();
     let run_dir = paths.task_run_dir(id);
     let data_dir = paths.task_data_dir(id);

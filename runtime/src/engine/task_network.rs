@@ -3,6 +3,7 @@
 //! recorded before setup, and how the result shows on the ECS task (ENI attachment,
 //! container interfaces, `networkBindings`).
 
+use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 
 use berth_netns::{
@@ -18,18 +19,11 @@ use crate::state::repo::{self, HostPort};
 pub(super) async fn setup_network(
     engine: &Engine,
     rec: &TaskRecord,
+    addresses: &[Ipv4Addr],
     mode: NetworkMode,
     def: &crate::taskdef::ValidatedTaskDefinition,
 ) -> Result<(Option<TaskNetwork>, Vec<OwnedFd>), String> {
     let id = rec.id.clone();
-    let addresses = engine
-        .db()
-        .call({
-            let id = id.clone();
-            move |db| repo::task_addresses(db.conn(), &id)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
     let netns_path = engine.config().paths.netns_dir().join(&id);
     let mapping = |c: &crate::taskdef::ContainerDefinition| -> Vec<PortMappingRequest> {
         c.port_mappings
