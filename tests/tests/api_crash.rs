@@ -183,14 +183,15 @@ fn kill9_while_tasks_are_starting_leaves_every_task_in_a_defined_state() {
 /// daemon's go. A StopTask during the image pull stops the task before it began: the
 /// waiting shim exits without starting anything, and nothing is left behind.
 #[test]
-fn stop_task_while_the_image_pull_is_in_flight_stops_it_before_it_begins() {
+fn stop_task_while_the_image_pull_is_in_flight_stops_it_at_once_before_it_begins() {
     require_e2e!();
     let (d, _image) = setup_with(with_host_registry());
     let reg = HostRegistry::start(&d.host);
     let image = ImageBuilder::busybox(APPLETS).cmd(&["sh"]).build();
     let slow_ref = reg.push(&d.host, &image, "stop/slow:v1");
+    // Blobs stall for longer than the stop may take: StopTask must not wait for the pull.
     reg.proxy
-        .add_rule(Rule::path_contains("/blobs/").delay(Duration::from_secs(5)));
+        .add_rule(Rule::path_contains("/blobs/").delay(Duration::from_secs(60)));
     d.register(json!({"family": "slow", "containerDefinitions": [sleeper("main", &slow_ref)]}));
     let id = d.run_task("slow");
     wait_for(
@@ -210,9 +211,15 @@ fn stop_task_while_the_image_pull_is_in_flight_stops_it_before_it_begins() {
         "the shim started alongside the pull",
         || std::fs::read_to_string(&pid_file).ok(),
     );
+    let asked = std::time::Instant::now();
     d.ok("StopTask", json!({"task": id, "reason": "changed my mind"}));
+    let t = d.wait_stopped(&id, Duration::from_secs(15));
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "the stop waited for the pull: {:?}",
+        asked.elapsed()
+    );
     reg.proxy.clear_rules();
-    let t = d.wait_stopped(&id, Duration::from_secs(90));
     assert_eq!(t["stopCode"], "UserInitiated", "{t:#}");
     assert_eq!(t["stoppedReason"], "changed my mind", "{t:#}");
     assert!(t["containers"][0]["exitCode"].is_null(), "{t:#}");

@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 
 use super::images_step;
 use super::provision::{self, PrepareInput};
-use super::stop::{stop_requested, stop_timeout};
+use super::stop::{stop_requested, stop_timeout, wait_for_stop};
 use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
@@ -348,10 +348,18 @@ async fn provision_task(
                 rec.task.version += 1;
             })
             .await?;
-            let images = match images_step::pull(engine, &def).await {
-                Ok(images) => images,
-                Err(reason) => {
-                    return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
+            // A StopTask ends the wait for the pull at once. The pull itself goes on in
+            // the background (its layers are fetched by tasks of their own) and its
+            // layers stay stored for the next task.
+            let images = tokio::select! {
+                pulled = images_step::pull(engine, &def) => match pulled {
+                    Ok(images) => images,
+                    Err(reason) => {
+                        return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
+                    }
+                },
+                reason = wait_for_stop(engine, id) => {
+                    return stop_before_shim(engine, id, "UserInitiated", &reason).await;
                 }
             };
             let pulled = images.clone();

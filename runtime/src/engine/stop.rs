@@ -24,6 +24,24 @@ pub(super) fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
         .map(|(r, _)| r.clone())
 }
 
+/// Waits until a StopTask for task `id` is pending, and returns its reason: looked at
+/// whenever a task record is stored (StopTask stores one) and at least every 200 ms (the
+/// pending stop is noted just after that store).
+pub(super) async fn wait_for_stop(engine: &Engine, id: &str) -> String {
+    let mut changed = engine.task_changes();
+    loop {
+        if let Some(reason) = stop_requested(engine, id) {
+            return reason;
+        }
+        // (With the engine shutting down the channel is closed: wait out the interval.)
+        if let Ok(Err(_)) = tokio::time::timeout(STOP_RECHECK, changed.changed()).await {
+            tokio::time::sleep(STOP_RECHECK).await;
+        }
+    }
+}
+
+const STOP_RECHECK: Duration = Duration::from_millis(200);
+
 /// The stop timeout that StopTask asked for, if any.
 pub(super) fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
     engine
