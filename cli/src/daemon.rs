@@ -148,20 +148,58 @@ fn seal_executable(run_root: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// How long a starting daemon waits for what a daemon that just died may still hold: a
+/// process it was spawning (a vfork child that has not exec'd yet) shares its descriptors,
+/// the data-root lock and the listening socket among them, for a few milliseconds.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(2);
+
 fn lock_data_root(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let path = paths.data_root().join("daemon.lock");
-    let f = std::fs::OpenOptions::new()
+    let mut f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        anyhow::anyhow!(
-            "another berth daemon is running with data root {} ({e}); stop it first or use another --data-root",
-            paths.data_root().display()
-        )
-    })
+    let deadline = std::time::Instant::now() + TAKEOVER_WAIT;
+    loop {
+        match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                f = file;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err((_, e)) => bail!(
+                "another berth daemon is running with data root {} ({e}); stop it first or use another --data-root",
+                paths.data_root().display()
+            ),
+        }
+    }
+}
+
+/// Whether a berth daemon answers on `socket`. A connection alone does not tell: after a
+/// crash, a process the dead daemon was spawning can hold its listener for a moment, and
+/// connections queue there without an answer (then are reset).
+async fn daemon_answers(socket: &Path) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::UnixStream::connect(socket).await else {
+        return false;
+    };
+    let probe = async {
+        stream
+            .write_all(
+                b"POST / HTTP/1.1\r\nHost: berth\r\nX-Amz-Target: Berth.Info\r\n\
+                  Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}",
+            )
+            .await?;
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(&head == b"HTTP/")
+    };
+    matches!(
+        tokio::time::timeout(TAKEOVER_WAIT, probe).await,
+        Ok(Ok(true))
+    )
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -214,7 +252,7 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
     });
 
     let socket = paths.socket();
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+    if daemon_answers(&socket).await {
         bail!("another berth daemon answers on {}", socket.display());
     }
     let _ = std::fs::remove_file(&socket);

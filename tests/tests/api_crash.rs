@@ -395,3 +395,37 @@ fn sigterm_leaves_tasks_running_and_a_restarted_daemon_manages_them() {
     assert_eq!(t["containers"][0]["exitCode"], 0);
     d.assert_clean();
 }
+
+/// Right after a crash, a process the dead daemon was spawning (a vfork child that has not
+/// exec'd yet) still holds the daemon's descriptors for a moment: the data-root lock, and
+/// the listening socket, where connections queue and nobody answers. A restarted daemon
+/// waits for the lock and takes over a socket nobody answers on, instead of refusing to
+/// start (and needing a second restart).
+#[test]
+fn a_restarted_daemon_waits_out_what_the_dead_one_still_holds() {
+    require_e2e!();
+    let mut d = Daemon::start();
+    d.kill9();
+    let socket = d.run_root().join("berth.sock");
+    let _ = std::fs::remove_file(&socket);
+    let silent = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(d.data_root().join("daemon.lock"))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    // Let go as that process does when it execs (sooner in reality).
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(held);
+        std::thread::sleep(Duration::from_millis(1200));
+        drop(silent);
+    });
+    // Panics if the daemon exits while starting.
+    d.restart();
+    release.join().unwrap();
+    d.ok("ListClusters", json!({}));
+    d.assert_clean();
+}
