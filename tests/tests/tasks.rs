@@ -512,3 +512,50 @@ fn an_idle_shim_drops_what_starting_the_container_faulted_in_and_still_stops_the
     assert_eq!(t["containers"][0]["exitCode"], 137, "{t:#}");
     d.assert_clean();
 }
+
+/// `berth logs --follow` streams what a task writes while it runs (it never misses a line
+/// written between two reads, nor one written just before the task stops), and ends when
+/// the task stops, even while other tasks keep changing.
+#[test]
+fn logs_follow_streams_a_running_task_until_it_stops() {
+    require_e2e!();
+    let (d, image) = setup();
+    d.register(json!({"family": "ticker", "containerDefinitions": [
+        container("main", &image, "for i in 1 2 3 4 5 6 7 8; do echo tick$i; sleep 0.1; done; echo last")
+    ]}));
+    d.register(
+        json!({"family": "noise", "containerDefinitions": [container("main", &image, "true")]}),
+    );
+    let id = d.run_task("ticker");
+    d.wait_running(&id);
+    let follower = std::process::Command::new(berth_tests::daemon::berth_bin().unwrap())
+        .args(["--data-root", &d.data_root().display().to_string()])
+        .args(["--run-root", &d.run_root().display().to_string()])
+        .args(["logs", "--follow", &id, "main"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Other tasks change while it follows.
+    for _ in 0..3 {
+        let other = d.run_task("noise");
+        d.wait_stopped(&other, Duration::from_secs(30));
+    }
+    let started = Instant::now();
+    let out = follower.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "logs --follow did not end with the task"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let want: Vec<String> = (1..=8)
+        .map(|i| format!("tick{i}"))
+        .chain(["last".to_owned()])
+        .collect();
+    assert_eq!(lines, want, "{text}");
+    assert_eq!(
+        d.wait_stopped(&id, Duration::from_secs(10))["lastStatus"],
+        "STOPPED"
+    );
+    d.assert_clean();
+}

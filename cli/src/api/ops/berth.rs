@@ -277,17 +277,24 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
         if !follow {
             return;
         }
-        // Wakes on every stored task change (the task stopping among them) and at least
-        // every 150 ms for new output.
+        // Reads new output every 150 ms, and at once when the task stops. Other tasks'
+        // changes wake the wait too, but are not worth a read: while tasks start, a
+        // database job and a file read for each would compete with their drivers.
         let mut changes = engine.task_changes();
+        let stopped_in_db = |engine: &berth_runtime::engine::Engine| {
+            let engine = engine.clone();
+            let id = id.clone();
+            async move {
+                engine
+                    .task(&id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none_or(|t| t.task.last_status == "STOPPED")
+            }
+        };
+        let mut stopped = stopped_in_db(&engine).await;
         loop {
-            changes.borrow_and_update();
-            let stopped = engine
-                .task(&id)
-                .await
-                .ok()
-                .flatten()
-                .is_none_or(|t| t.task.last_status == "STOPPED");
             for (c, path, off) in offsets.iter_mut() {
                 let (entries, end) = tokio::task::spawn_blocking({
                     let (path, o) = (path.clone(), *off);
@@ -312,7 +319,25 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
             if stopped {
                 return;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(150), changes.changed()).await;
+            let tick = tokio::time::Instant::now() + Duration::from_millis(150);
+            stopped = loop {
+                match tokio::time::timeout_at(tick, changes.changed()).await {
+                    Ok(Ok(())) => {
+                        let latest = changes.borrow_and_update().clone();
+                        if latest.is_some_and(|r| r.id == id && r.task.last_status == "STOPPED") {
+                            break true;
+                        }
+                    }
+                    // The engine is going away: no more wake-ups, only the tick.
+                    Ok(Err(_)) => {
+                        tokio::time::sleep_until(tick).await;
+                        break stopped_in_db(&engine).await;
+                    }
+                    // The tick: the database has the status, also when another task's
+                    // change replaced this one's in the channel.
+                    Err(_) => break stopped_in_db(&engine).await,
+                }
+            };
         }
     });
     Ok(Reply::Stream(body))
