@@ -136,7 +136,8 @@ fn host_mode_creates_nothing_and_reports_mappings() {
 }
 
 /// After the first, a task's namespace is a spare made in the background while the previous
-/// one ran: each must still be a fresh namespace of its own, set up as a new one is.
+/// one ran: each must still be a fresh namespace of its own, set up as a new one is. (The
+/// tasks stay up until the end: the kernel reuses a freed namespace's inode number.)
 #[test]
 fn every_task_gets_a_fresh_namespace_made_ahead_or_not() {
     if !enabled() {
@@ -147,6 +148,7 @@ fn every_task_gets_a_fresh_namespace_made_ahead_or_not() {
         let base = h.counts();
         let host_ns = std::fs::metadata("/proc/thread-self/ns/net").unwrap().ino();
         let mut seen = BTreeSet::from([host_ns]);
+        let mut live = Vec::new();
         for i in 0..4 {
             let task = format!("fresh{i}");
             let path = h.netns_path(&task);
@@ -177,7 +179,10 @@ fn every_task_gets_a_fresh_namespace_made_ahead_or_not() {
                 m.make_spare_namespace();
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            m.teardown_task(&s.network).unwrap();
+            live.push(s.network);
+        }
+        for n in &live {
+            m.teardown_task(n).unwrap();
         }
         assert_eq!(h.counts(), base);
     });
