@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: set up and tear down one task's network — namespace + veth pair on the bridge +
 # address + default route + NAT + one published port — with
-#   * berth's netlink code (netns/examples/netns_bench.rs), both veth teardown modes;
+#   * berth's netlink code (netns/examples/netns_bench.rs), both veth teardown modes, and with
+#     5 ms idle between cycles, with and without a spare namespace made in that time;
 #   * the same steps done with `ip` and `nft` commands (one process per step, and batched);
 #   * podman's network stack, netavark 1.4 (what `podman run` calls per container), iptables
 #     backend, with the namespace created the way podman does before calling it.
@@ -191,15 +192,17 @@ awk '
                   if (!(v in seen)) { seen[v] = 1; order[++n] = v } }
     END {
         base = med["berth-detach", "cycle"]
-        printf "\n%-16s %10s %8s %9s   %-22s %-22s\n", "variant", "cycle ms", "p90", "x berth", "live setup 1st20->last20", "live teardown 1st20->last20"
-        printf "%-16s %10s %8s %9s   %-22s %-22s\n", "", "(median)", "", "", "(median ms)", "(median ms)"
+        printf "\n%-20s %10s %8s %9s   %-22s %-22s\n", "variant", "cycle ms", "p90", "x berth", "live setup 1st20->last20", "live teardown 1st20->last20"
+        printf "%-20s %10s %8s %9s   %-22s %-22s\n", "", "(median)", "", "", "(median ms)", "(median ms)"
         for (i = 1; i <= n; i++) {
             v = order[i]
             up = ((v, "live-setup") in med) ? sprintf("%.2f -> %.2f", f[v, "live-setup"], l[v, "live-setup"]) : "-"
             dn = ((v, "live-teardown") in med) ? sprintf("%.2f -> %.2f", f[v, "live-teardown"], l[v, "live-teardown"]) : "-"
-            printf "%-16s %10.2f %8.2f %9.1f   %-24s %-24s\n", v, med[v, "cycle"], p90[v, "cycle"], med[v, "cycle"] / base, up, dn
+            printf "%-20s %10.2f %8.2f %9.1f   %-24s %-24s\n", v, med[v, "cycle"], p90[v, "cycle"], med[v, "cycle"] / base, up, dn
         }
         printf "\ncycle = set up one task (namespace, veth on the bridge, address, lo/eth0 up, default route,\n"
         printf "one published port in berth'"'"'s nft map) and tear it down again; berth-delete deletes the host veth\n"
-        printf "synchronously instead of detaching it. Ratios are to berth-detach.\n"
+        printf "synchronously instead of detaching it. +idle and +spare: 5 ms idle (untimed) before each\n"
+        printf "cycle; +spare asks for a spare namespace then, as the daemon does once a task has begun, and\n"
+        printf "the setup binds it instead of making one. Ratios are to berth-detach.\n"
     }' "$ROWS"

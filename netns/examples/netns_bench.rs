@@ -131,6 +131,27 @@ fn main() {
     if cycles > 0 {
         row(&format!("{name}/cycle"), &cycle);
     }
+    if teardown == VethTeardown::Detach && cycles > 0 {
+        // The same cycle with 5 ms idle before each, untimed: `+idle` as it is, `+spare` with
+        // a spare namespace asked for at the start of the idle time, as the daemon asks for
+        // one once a task's shim has begun (the next setup binds it instead of making one).
+        for (variant, spare) in [("idle", false), ("spare", true)] {
+            let mut timed = Vec::new();
+            for i in 0..cycles {
+                if spare {
+                    m.make_spare_namespace();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                let offset = if spare { 4_000_000 } else { 3_000_000 };
+                let req = request(&dir, offset + i, Ipv4Addr::new(10, 229, 1, 3));
+                let t = Instant::now();
+                let s = m.setup_task(&req).unwrap();
+                m.teardown_task(&s.network).unwrap();
+                timed.push(ms(t.elapsed()));
+            }
+            row(&format!("{name}+{variant}/cycle"), &timed);
+        }
+    }
 
     let mut up = Vec::new();
     let mut nets = Vec::new();
