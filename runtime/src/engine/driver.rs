@@ -12,7 +12,7 @@ use tokio::net::UnixStream;
 
 use super::images_step;
 use super::provision::{self, PrepareInput};
-use super::stop::{stop_requested, stop_timeout, wait_for_stop};
+use super::stop::{pending_stop, stop_requested, wait_for_stop};
 use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
@@ -497,10 +497,9 @@ fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
     })
 }
 
-/// Follows the shim until it reports the task stopped (or disappears), on `begun` (the
-/// connection the task was begun on) or a new connection.
-/// Follows the shim until it has stopped and exited. Returns the task as stored with the
-/// shim's final report when that report came on the connection: it is already
+/// Follows the shim until it has stopped and exited (or disappeared), on `begun` (the
+/// connection the task was begun on) or a new connection. Returns the task as stored with
+/// the shim's final report when that report came on the connection: it is already
 /// DEPROVISIONING then (see [`finalize_from`]).
 async fn follow(
     engine: &Engine,
@@ -557,9 +556,8 @@ async fn follow(
                     }
                 }
                 _ = stop_interval.tick(), if !stop_sent => {
-                    if let Some(reason) = stop_requested(engine, id) {
-                        let timeout = stop_timeout(engine, id);
-                        send(&mut w, &ControlRequest::Stop { reason, timeout_secs: timeout }).await;
+                    if let Some((reason, timeout_secs)) = pending_stop(engine, id) {
+                        send(&mut w, &ControlRequest::Stop { reason, timeout_secs }).await;
                         stop_sent = true;
                     }
                 }

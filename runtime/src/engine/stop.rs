@@ -13,15 +13,21 @@ use super::{Engine, EngineError, status};
 use crate::shim::{self, ControlRequest};
 use crate::state::model::{Task, status as st};
 
-/// The reason of a StopTask for task `id` that its driver has still to act on.
-pub(super) fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
+/// A StopTask for task `id` that its driver has still to act on: its reason, and the stop
+/// timeout it asked for, if any.
+pub(super) fn pending_stop(engine: &Engine, id: &str) -> Option<(String, Option<u64>)> {
     engine
         .inner()
         .pending_stops
         .lock()
         .expect("not poisoned")
         .get(id)
-        .map(|(r, _)| r.clone())
+        .cloned()
+}
+
+/// The reason of a pending StopTask for task `id` (see [`pending_stop`]).
+pub(super) fn stop_requested(engine: &Engine, id: &str) -> Option<String> {
+    pending_stop(engine, id).map(|(reason, _)| reason)
 }
 
 /// Waits until a StopTask for task `id` is pending, and returns its reason: looked at
@@ -41,17 +47,6 @@ pub(super) async fn wait_for_stop(engine: &Engine, id: &str) -> String {
 }
 
 const STOP_RECHECK: Duration = Duration::from_millis(200);
-
-/// The stop timeout that StopTask asked for, if any.
-pub(super) fn stop_timeout(engine: &Engine, id: &str) -> Option<u64> {
-    engine
-        .inner()
-        .pending_stops
-        .lock()
-        .expect("not poisoned")
-        .get(id)
-        .and_then(|(_, t)| *t)
-}
 
 /// StopTask.
 pub(crate) async fn request_stop(
