@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use crate::netns::{self, Unbound};
@@ -33,21 +33,23 @@ struct Shared {
     filling: AtomicBool,
 }
 
+impl Shared {
+    fn ready(&self) -> MutexGuard<'_, Vec<Unbound>> {
+        self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Spares {
     /// A spare namespace, if one is ready.
     pub(crate) fn take(&self) -> Option<Unbound> {
-        self.shared
-            .ready
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
+        self.shared.ready().pop()
     }
 
     /// Makes spares in the background until [`SPARES`] are ready; `label` names them in
     /// debug logs. A failure is only logged: the next task makes its namespace itself and
     /// reports the error then.
     pub(crate) fn refill(&self, label: &Path) {
-        if self.ready_count() >= SPARES || self.shared.filling.swap(true, Ordering::AcqRel) {
+        if self.shared.ready().len() >= SPARES || self.shared.filling.swap(true, Ordering::AcqRel) {
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -56,19 +58,9 @@ impl Spares {
             .name("berth-netns-spare".into())
             .spawn(move || {
                 // This thread ends in the namespace it made last; it does nothing else.
-                while shared
-                    .ready
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .len()
-                    < SPARES
-                {
+                while shared.ready().len() < SPARES {
                     match netns::unshare_on_this_thread(&label) {
-                        Ok(ns) => shared
-                            .ready
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push(ns),
+                        Ok(ns) => shared.ready().push(ns),
                         Err(e) => {
                             tracing::debug!(error = %e, "could not make a spare network namespace");
                             break;
@@ -81,14 +73,6 @@ impl Spares {
             tracing::debug!(error = %e, "could not start the spare network namespace thread");
             self.shared.filling.store(false, Ordering::Release);
         }
-    }
-
-    fn ready_count(&self) -> usize {
-        self.shared
-            .ready
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
     }
 
     /// Waits until no spare is being made.
