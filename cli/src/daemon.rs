@@ -179,27 +179,16 @@ fn lock_data_root(paths: &Paths) -> Result<nix::fcntl::Flock<std::fs::File>> {
 
 /// Whether a berth daemon answers on `socket`. A connection alone does not tell: after a
 /// crash, a process the dead daemon was spawning can hold its listener for a moment, and
-/// connections queue there without an answer (then are reset).
+/// connections queue there without an answer (then are reset). An error answer is an
+/// answer too.
 async fn daemon_answers(socket: &Path) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::UnixStream::connect(socket).await else {
-        return false;
-    };
-    let probe = async {
-        stream
-            .write_all(
-                b"POST / HTTP/1.1\r\nHost: berth\r\nX-Amz-Target: Berth.Info\r\n\
-                  Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}",
-            )
-            .await?;
-        let mut head = [0u8; 5];
-        stream.read_exact(&mut head).await?;
-        Ok::<_, std::io::Error>(&head == b"HTTP/")
-    };
-    matches!(
-        tokio::time::timeout(TAKEOVER_WAIT, probe).await,
-        Ok(Ok(true))
-    )
+    let client = crate::client::Client::new(socket);
+    let info = client.berth("Info", serde_json::json!({}));
+    match tokio::time::timeout(TAKEOVER_WAIT, info).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => e.downcast_ref::<crate::client::ApiFailure>().is_some(),
+        Err(_) => false,
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -220,6 +209,12 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?;
     }
     let _lock = lock_data_root(&paths)?;
+    // Before anything touches the run root (the sealed executable, reconciliation of the
+    // host's cgroups, network and mounts): another data root's daemon may be using it.
+    let socket = paths.socket();
+    if daemon_answers(&socket).await {
+        bail!("another berth daemon answers on {}", socket.display());
+    }
     let credentials = load_or_create_credentials(&paths)?;
     let shim_exe = seal_executable(paths.run_root())?;
 
@@ -251,10 +246,6 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
         settings: settings.clone(),
     });
 
-    let socket = paths.socket();
-    if daemon_answers(&socket).await {
-        bail!("another berth daemon answers on {}", socket.display());
-    }
     let _ = std::fs::remove_file(&socket);
     let unix =
         UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;

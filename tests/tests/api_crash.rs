@@ -6,6 +6,7 @@
 
 mod api_support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use api_support::{
@@ -428,4 +429,59 @@ fn a_restarted_daemon_waits_out_what_the_dead_one_still_holds() {
     release.join().unwrap();
     d.ok("ListClusters", json!({}));
     d.assert_clean();
+}
+
+/// A second daemon pointed at a run root whose daemon answers refuses to start, and does so
+/// before it touches anything there (the sealed executable's mount, the task cgroups and
+/// network it would reconcile): the first daemon keeps serving.
+#[test]
+fn a_second_daemon_on_the_same_run_root_is_refused_before_it_touches_it() {
+    require_e2e!();
+    let d = Daemon::start();
+    let run_root = d.run_root().display().to_string();
+    let mounts_under_run_root = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&run_root))
+            .count()
+    };
+    let before = mounts_under_run_root();
+    let data2 = d.scratch().join("data2");
+    let cgroup_name = format!("berth-e2e-second-{}", std::process::id());
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", d.host.path().display()))
+        .arg("--")
+        .arg(berth_tests::daemon::berth_bin().unwrap())
+        .args(["--data-root", &data2.display().to_string()])
+        .args(["--run-root", &run_root])
+        .args(["daemon", "--listen", "none", "--cgroup-name", &cgroup_name])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("another berth daemon answers"), "{stderr}");
+    assert_eq!(mounts_under_run_root(), before, "{stderr}");
+    let made = cgroups_named(Path::new("/sys/fs/cgroup"), &cgroup_name, 8);
+    assert!(made.is_empty(), "the refused daemon made cgroups: {made:?}");
+    d.ok("ListClusters", json!({}));
+    d.assert_clean();
+}
+
+/// The directories named `name` under `dir`, at most `depth` levels down.
+fn cgroups_named(dir: &Path, name: &str, depth: usize) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if depth == 0 {
+        return found;
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            if e.file_name() == name {
+                found.push(e.path());
+            } else {
+                found.extend(cgroups_named(&e.path(), name, depth - 1));
+            }
+        }
+    }
+    found
 }
