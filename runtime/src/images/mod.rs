@@ -232,6 +232,13 @@ pub(crate) fn parse_digest(context: &str, s: &str) -> Result<Digest, ImageError>
     })
 }
 
+/// Whether an image stored for `stored` (a platform string) runs on `platform`.
+fn runs_on(stored: &str, platform: &Platform) -> bool {
+    stored
+        .parse::<Platform>()
+        .is_ok_and(|have| platform.rank(&have).is_some())
+}
+
 /// A stored manifest and the snapshot of each of its layers (in layer order).
 type StoredManifest = (store::ManifestRow, Vec<Option<store::SnapshotRow>>);
 
@@ -404,10 +411,7 @@ impl ImageService {
         };
         let summary = self.summary(row).await?;
         if let Some(p) = platform
-            && summary
-                .platform
-                .parse::<Platform>()
-                .map_or(true, |have| p.rank(&have).is_none())
+            && !runs_on(&summary.platform, p)
         {
             return Ok(None);
         }
@@ -586,9 +590,7 @@ impl ImageService {
             })
             .await?;
         if let Some((m, snaps)) = stored
-            && m.platform
-                .parse::<Platform>()
-                .is_ok_and(|have| platform.rank(&have).is_some())
+            && runs_on(&m.platform, &platform)
         {
             match self.assemble_rootfs(reference.to_owned(), m, snaps).await {
                 Err(ImageError::SnapshotMissing { .. }) => {}
