@@ -22,11 +22,7 @@ pub(super) async fn stored_and_mounted(
     def: &ValidatedTaskDefinition,
 ) -> Result<Option<(Images, MountedRootfs)>, String> {
     let mut images = Images::new();
-    for c in def.containers() {
-        let reference = c.image.clone().unwrap_or_default();
-        if images.contains_key(&reference) {
-            continue;
-        }
+    for reference in references(def) {
         match engine.images().stored_rootfs(&reference).await {
             Ok(Some(root)) => {
                 images.insert(reference, root);
@@ -46,11 +42,7 @@ pub(super) async fn stored_and_mounted(
 /// `stoppedReason`.
 pub(super) async fn pull(engine: &Engine, def: &ValidatedTaskDefinition) -> Result<Images, String> {
     let mut images = Images::new();
-    for c in def.containers() {
-        let reference = c.image.clone().unwrap_or_default();
-        if images.contains_key(&reference) {
-            continue;
-        }
+    for reference in references(def) {
         let root = engine
             .images()
             .ensure_rootfs(&reference, &Progress::none())
@@ -59,6 +51,18 @@ pub(super) async fn pull(engine: &Engine, def: &ValidatedTaskDefinition) -> Resu
         images.insert(reference, root);
     }
     Ok(images)
+}
+
+/// The task's image references, each once, in container order.
+fn references(def: &ValidatedTaskDefinition) -> Vec<String> {
+    let mut seen = Vec::new();
+    for c in def.containers() {
+        let reference = c.image.clone().unwrap_or_default();
+        if !seen.contains(&reference) {
+            seen.push(reference);
+        }
+    }
+    seen
 }
 
 /// Records the pull's end on the task: its time, each container's image digest, and the
