@@ -281,19 +281,15 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
         // changes wake the wait too, but are not worth a read: while tasks start, a
         // database job and a file read for each would compete with their drivers.
         let mut changes = engine.task_changes();
-        let stopped_in_db = |engine: &berth_runtime::engine::Engine| {
-            let engine = engine.clone();
-            let id = id.clone();
-            async move {
-                engine
-                    .task(&id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_none_or(|t| t.task.last_status == "STOPPED")
-            }
+        let stopped_in_db = || async {
+            engine
+                .task(&id)
+                .await
+                .ok()
+                .flatten()
+                .is_none_or(|t| t.task.last_status == "STOPPED")
         };
-        let mut stopped = stopped_in_db(&engine).await;
+        let mut stopped = stopped_in_db().await;
         loop {
             for (c, path, off) in offsets.iter_mut() {
                 let (entries, end) = tokio::task::spawn_blocking({
@@ -331,11 +327,11 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
                     // The engine is going away: no more wake-ups, only the tick.
                     Ok(Err(_)) => {
                         tokio::time::sleep_until(tick).await;
-                        break stopped_in_db(&engine).await;
+                        break stopped_in_db().await;
                     }
                     // The tick: the database has the status, also when another task's
                     // change replaced this one's in the channel.
-                    Err(_) => break stopped_in_db(&engine).await,
+                    Err(_) => break stopped_in_db().await,
                 }
             };
         }
