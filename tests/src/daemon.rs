@@ -506,13 +506,15 @@ impl Daemon {
         {
             out.push(format!("netns file {}", e.path().display()));
         }
-        for e in std::fs::read_dir(run.join("tasks"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            out.push(format!("task run dir {}", e.path().display()));
-        }
+        // A task's run directory goes just after it is STOPPED: a moment's grace.
+        out.extend(still_there_after(Duration::from_secs(2), || {
+            std::fs::read_dir(run.join("tasks"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| format!("task run dir {}", e.path().display()))
+                .collect()
+        }));
         if let Ok(info) = self.call("Berth.Info", &json!({})) {
             let base = info["cgroup"]["base"]
                 .as_str()

@@ -545,13 +545,8 @@ async fn follow(
                     let rec = record_state(engine, id, state, stopped).await?;
                     tracing::debug!(task = %id, ?status, "shim state recorded");
                     if stopped {
-                        // The shim exits right after its last report: its end of the
-                        // connection closes a moment before it does.
-                        let _ = tokio::time::timeout(SHIM_EXIT_WAIT, async {
-                            while let Ok(Some(_)) = lines.next_line().await {}
-                        })
-                        .await;
-                        wait_shim_exit(&run_dir).await;
+                        // The shim exits right after its last report: finalize waits
+                        // for that alongside its own teardown.
                         return Ok(Some(rec));
                     }
                 }
@@ -675,8 +670,8 @@ async fn fail(engine: &Engine, id: &str, code: &str, reason: &str) -> Result<(),
 }
 
 /// DEPROVISIONING → STOPPED: unmount, tear the network down, remove the cgroup, release
-/// leases and ports, remove volatile files and task-scoped data (logs stay until the
-/// task is forgotten).
+/// leases and ports; then remove volatile files and task-scoped data (logs stay until
+/// the task is forgotten).
 pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineError> {
     finalize_from(engine, id, None).await
 }
@@ -693,6 +688,7 @@ async fn finalize_from(
     };
     let paths = engine.config().paths.clone();
     let run_dir = paths.task_run_dir(id);
+    let shim_run_dir = run_dir.clone();
     let data_dir = paths.task_data_dir(id);
     let volumes_dir = data_dir.join("volumes");
     let network: Option<TaskNetwork> = rec
@@ -711,7 +707,7 @@ async fn finalize_from(
         .iter()
         .map(|c| format!("{id}-{}", c.name))
         .collect();
-    tokio::task::spawn_blocking(move || {
+    let teardown = tokio::task::spawn_blocking(move || {
         let mut steps = Steps::new(&tid);
         // Mounts first (a rootfs may hold the netns busy through a process), then
         // processes, network and files.
@@ -732,24 +728,25 @@ async fn finalize_from(
             tracing::warn!(task = %tid, error = %crate::engine::chain(&e), "network teardown");
         }
         steps.done("finalize: network");
-        for c in containers {
-            let _ = std::fs::remove_dir_all(state_root.join(c));
+        // Task-scoped volumes go with the task. A volume's driverOpts may have mounted
+        // something on its directory (a bind of a host directory among them): unmount,
+        // and never delete through a mount.
+        if volumes_dir.exists() {
+            for m in sys::mounts_under(&volumes_dir) {
+                sys::unmount(&m);
+            }
+            if sys::mounts_under(&volumes_dir).is_empty() {
+                let _ = std::fs::remove_dir_all(&volumes_dir);
+            } else {
+                tracing::warn!(task = %tid, path = %volumes_dir.display(), "task volumes still mounted; not removed");
+            }
         }
-        let _ = std::fs::remove_dir_all(&run_dir);
-        // A volume's driverOpts may have mounted something on its directory (a bind
-        // of a host directory among them): unmount, and never delete through a mount.
-        for m in sys::mounts_under(&volumes_dir) {
-            sys::unmount(&m);
-        }
-        if sys::mounts_under(&volumes_dir).is_empty() {
-            let _ = std::fs::remove_dir_all(&volumes_dir);
-        } else {
-            tracing::warn!(task = %tid, path = %volumes_dir.display(), "task volumes still mounted; not removed");
-        }
-        steps.done("finalize: files");
-    })
-    .await
-    .expect("cleanup thread");
+        steps.done("finalize: volumes");
+    });
+    // A shim that made its final report exits right after it (and a task is only STOPPED
+    // once no process of it is left): that exit runs alongside the teardown.
+    let (torn_down, ()) = tokio::join!(teardown, wait_shim_exit(&shim_run_dir));
+    torn_down.expect("cleanup thread");
     super::volumes::release_shared(engine, &rec).await;
     engine
         .inner()
@@ -792,10 +789,16 @@ async fn finalize_from(
         .ok_or_else(|| EngineError::NotFound("The referenced task was not found.".into()))?;
     stored(engine, &rec);
     tracing::info!(task = %id, "task stopped");
-    // The containers' writable layers sit on the data root's disk, where removing a
-    // tree can take tens of ms: after STOPPED, off the task's path (pruning removes the
-    // task's whole data directory later in any case).
+    // The remaining files after STOPPED, off the task's path: the containers' writable
+    // layers sit on the data root's disk, where removing a tree can take tens of ms, and
+    // the run directory (bundles, state) holds nothing the host runs short of. What a
+    // daemon stopped in between leaves, its start-up sweep removes (and pruning removes
+    // the task's whole data directory later in any case).
     tokio::task::spawn_blocking(move || {
+        for c in containers {
+            let _ = std::fs::remove_dir_all(state_root.join(c));
+        }
+        let _ = std::fs::remove_dir_all(&shim_run_dir);
         let _ = std::fs::remove_dir_all(data_dir.join("containers"));
     });
     Ok(())
