@@ -206,7 +206,7 @@ impl BerthCgroups {
         // cgroup.procs of the tree: half a millisecond on v1's eight hierarchies, on the
         // path of every stopping task).
         let mut first_error = None;
-        for dir in dirs.iter().filter(|d| d.exists()) {
+        for dir in &dirs {
             let removed = match remove_tree(dir, BusyCgroup::Fail) {
                 Err(CgroupError::Remove { source, .. })
                     if source.raw_os_error() == Some(libc::EBUSY) =>
@@ -618,6 +618,14 @@ enum BusyCgroup {
 }
 
 fn remove_tree(dir: &Path, busy: BusyCgroup) -> Result<(), CgroupError> {
+    // A leaf (a container's cgroup, or an empty task cgroup) goes at once: only a cgroup
+    // that refuses is listed for children (a listing of a cgroup directory costs more
+    // than the rmdir, eight times over on v1).
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
