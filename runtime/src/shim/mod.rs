@@ -147,6 +147,14 @@ pub fn run(
     })?;
 
     ready();
+    // What needs no task is done while the daemon still prepares it: the host's cgroup
+    // layout, and the private procfs that pathrs opens once per process and caches.
+    // Opened here, every container's intermediate and init processes (forks of the
+    // shim) inherit it instead of mounting a procfs of their own on the start path.
+    let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
+    if let Err(e) = pathrs::procfs::ProcfsHandle::new() {
+        tracing::debug!(error = %e, "no cached procfs handle");
+    }
     tracing::debug!(
         ms = t0.elapsed().as_secs_f64() * 1e3,
         "shim set up, control socket bound"
@@ -174,7 +182,6 @@ pub fn run(
         path: task_path.clone(),
         source,
     })?;
-    let host = CgroupHost::detect().map_err(ShimError::Cgroup)?;
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
     tracing::debug!(ms = t1.elapsed().as_secs_f64() * 1e3, "begun: task read");
     let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
