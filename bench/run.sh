@@ -304,7 +304,14 @@ for _ in $(seq 400); do
         [ "$($B describe "$spec_id" | jq -r '.tasks[0].lastStatus')" = RUNNING ] && break
     sleep 0.05
 done
-cp "$R/berth/tasks/$spec_id/containers/main/config.json" berth-spec.json
+# berth loads the seccomp profile it compiled ahead itself (the bundle's seccomp.json
+# and seccomp.bpf, not in config.json): the runtimes get it in their spec.
+main_bundle="$R/berth/tasks/$spec_id/containers/main"
+if [ -f "$main_bundle/seccomp.json" ]; then
+    jq --slurpfile s "$main_bundle/seccomp.json" '.linux.seccomp = $s[0]' "$main_bundle/config.json" >berth-spec.json
+else
+    cp "$main_bundle/config.json" berth-spec.json
+fi
 for f in hosts resolv.conf hostname; do
     cp "$R/berth/tasks/$spec_id/containers/main/etc/$f" "bundle-etc/$f"
 done

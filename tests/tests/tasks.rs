@@ -166,6 +166,54 @@ fn privileged_and_added_capabilities_stay_within_the_hosts_bounding_set() {
 }
 
 #[test]
+fn the_default_seccomp_profile_filters_containers_and_their_health_checks() {
+    require_e2e!();
+    let (d, image) = setup();
+    let probe = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; \
+                 busybox unshare -n true 2>/dev/null && echo unshare-allowed || echo unshare-refused; \
+                 sleep 600";
+    let mut c = container("c", &image, probe);
+    // Healthy only where the check's own process runs filtered.
+    c["healthCheck"] = json!({
+        "command": ["CMD-SHELL", "grep -q '^Seccomp:[[:space:]]*2' /proc/self/status"],
+        "interval": 5, "timeout": 2, "retries": 1
+    });
+    let p = container("p", &image, probe);
+    let mut p = p;
+    p["privileged"] = json!(true);
+    p["essential"] = json!(false);
+    let td = d.register(json!({"family": "seccomp", "containerDefinitions": [c, p]}));
+    let id = d.run_task(&td);
+    let t = d.wait_task(&id, Duration::from_secs(60), "healthy", |t| {
+        t["containers"][0]["healthStatus"] == "HEALTHY"
+    });
+    let wait_logs = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = d.logs(&id, name);
+            if out.contains("unshare-") || Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let out = wait_logs("c");
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}\n{t:#}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(
+        out.contains("unshare-refused"),
+        "a namespace-creating call got through: {out}"
+    );
+    // A privileged container runs without the profile, as with Docker.
+    let out = wait_logs("p");
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    assert!(out.contains("unshare-allowed"), "{out}");
+    d.kill_task(&id);
+    d.wait_stopped(&id, Duration::from_secs(30));
+    d.assert_clean();
+}
+
+#[test]
 fn exit_codes_propagate_and_essential_exit_stops_the_task() {
     require_e2e!();
     let (d, image) = setup();

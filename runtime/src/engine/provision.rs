@@ -306,8 +306,9 @@ fn prepare_inner(
             ipc: ns_mode(ipc_mode),
             dev_shm: ipc_mode != Some("none"),
         };
-        let config = spec::generate(&plan, &process, &ctx)
+        let mut config = spec::generate(&plan, &process, &ctx)
             .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        let seccomp_program = seccomp_ahead(&mut config, &bundle)?;
         let bytes = serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?;
         write_bytes(&bundle.join("config.json"), &bytes)?;
 
@@ -356,6 +357,7 @@ fn prepare_inner(
                 .and_then(|l| l.init_process_enabled)
                 .unwrap_or(false),
             terminal: c.pseudo_terminal.unwrap_or(false),
+            seccomp_program,
         });
     }
 
@@ -513,6 +515,33 @@ fn container_plan(
         mounts: Vec::new(),
         terminal: c.pseudo_terminal.unwrap_or(false),
     })
+}
+
+/// Moves the spec's seccomp profile out of it when the container's process can load the
+/// compiled program itself (see `spec::seccomp`): with `no_new_privs`, right before exec.
+/// The bundle keeps the profile as `seccomp.json` (the spec plus it is what the container
+/// runs with) and the program as `seccomp.bpf`, whose path is returned. A profile that
+/// cannot be compiled ahead stays in the spec, for libcontainer.
+fn seccomp_ahead(config: &mut serde_json::Value, bundle: &Path) -> Result<Option<PathBuf>, String> {
+    let no_new_privs = config["process"]["noNewPrivileges"].as_bool() == Some(true);
+    let Some(profile) = config["linux"].get("seccomp").filter(|_| no_new_privs) else {
+        return Ok(None);
+    };
+    let program = match spec::seccomp::compiled(profile) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, "seccomp profile left to the runtime");
+            return Ok(None);
+        }
+    };
+    let profile = serde_json::to_vec_pretty(profile).map_err(|e| e.to_string())?;
+    write_bytes(&bundle.join("seccomp.json"), &profile)?;
+    let path = bundle.join("seccomp.bpf");
+    write_bytes(&path, &program)?;
+    if let Some(linux) = config["linux"].as_object_mut() {
+        linux.remove("seccomp");
+    }
+    Ok(Some(path))
 }
 
 fn device(

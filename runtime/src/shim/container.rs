@@ -4,6 +4,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::Arc;
 
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
@@ -46,6 +47,7 @@ pub(crate) fn create_and_start(
         .with_stderr(stderr)
         .with_executor(BerthExecutor {
             init: c.init_process,
+            seccomp: seccomp_program(c)?,
         })
         .validate_id()
         .map_err(describe)?
@@ -136,7 +138,10 @@ pub(crate) fn exec(
         .map_err(describe)?
         .with_stdout(output)
         .with_stderr(out2)
-        .with_executor(BerthExecutor { init: false })
+        .with_executor(BerthExecutor {
+            init: false,
+            seccomp: seccomp_program(c)?,
+        })
         .as_tenant()
         .with_user(user.map(|u| u.uid()))
         .with_group(user.map(|u| u.gid()))
@@ -150,6 +155,17 @@ pub(crate) fn exec(
         .build()
         .map_err(describe)?;
     Ok(pid.as_raw() as u32)
+}
+
+/// The container's compiled seccomp filter, read from its bundle. A container whose
+/// program is missing or unreadable does not start (it never runs unfiltered).
+fn seccomp_program(c: &ShimContainer) -> Result<Option<Arc<sys::SeccompProgram>>, String> {
+    let Some(path) = &c.seccomp_program else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("reading the seccomp program {}: {e}", path.display()))?;
+    Ok(Some(Arc::new(sys::SeccompProgram::from_bytes(&bytes)?)))
 }
 
 /// libcontainer's errors nest their cause; ECS users get one line with the chain,

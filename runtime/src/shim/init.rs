@@ -9,6 +9,8 @@
 //! forwards every signal to the workload, exiting with its status. No init binary has
 //! to exist in the image, which matters for images without a libc.
 
+use std::sync::Arc;
+
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::sys::signal::Signal;
@@ -19,15 +21,25 @@ use oci_spec::runtime::Spec;
 use super::sys;
 
 /// berth's executor.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BerthExecutor {
     /// Run a minimal init as PID 1.
     pub init: bool,
+    /// The container's seccomp filter, compiled ahead (`spec::seccomp`). Loaded here,
+    /// the last step before exec: libcontainer has set no_new_privs and dropped the
+    /// capabilities by now, where it loads a spec's own `linux.seccomp`. The minimal
+    /// init runs under the filter too, as it would under libcontainer's.
+    pub seccomp: Option<Arc<sys::SeccompProgram>>,
 }
 
 impl Executor for BerthExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         sys::reset_signals_for_exec();
+        if let Some(program) = &self.seccomp {
+            program
+                .load()
+                .map_err(|e| ExecutorError::Other(format!("loading the seccomp filter: {e}")))?;
+        }
         if !self.init {
             return DefaultExecutor {}.exec(spec);
         }

@@ -290,3 +290,60 @@ pub(crate) fn drop_unused_stack(stack_start: usize, margin: usize) {
         );
     }
 }
+
+/// A classic-BPF seccomp program, as `seccomp(SECCOMP_SET_MODE_FILTER)` takes it.
+#[derive(Clone)]
+pub(crate) struct SeccompProgram(Vec<libc::sock_filter>);
+
+impl std::fmt::Debug for SeccompProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeccompProgram({} instructions)", self.0.len())
+    }
+}
+
+impl SeccompProgram {
+    /// From raw `struct sock_filter` entries in host byte order (libseccomp's export).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<SeccompProgram, String> {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(8)
+            || bytes.len() / 8 > usize::from(u16::MAX)
+        {
+            return Err(format!("a seccomp program of {} bytes", bytes.len()));
+        }
+        Ok(SeccompProgram(
+            bytes
+                .chunks_exact(8)
+                .map(|i| libc::sock_filter {
+                    code: u16::from_ne_bytes([i[0], i[1]]),
+                    jt: i[2],
+                    jf: i[3],
+                    k: u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Installs the filter on the calling process, for good: no_new_privs must be set
+    /// (or the caller hold CAP_SYS_ADMIN), else the kernel refuses (EACCES).
+    pub(crate) fn load(&self) -> std::io::Result<()> {
+        let prog = libc::sock_fprog {
+            // from_bytes keeps the length within u16.
+            len: self.0.len() as u16,
+            filter: self.0.as_ptr().cast_mut(),
+        };
+        // SAFETY: `prog` points at `len` initialized sock_filter entries that outlive
+        // the call; the kernel copies the program and does not keep the pointer.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}

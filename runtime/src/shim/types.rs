@@ -92,6 +92,11 @@ pub struct ShimContainer {
     /// `pseudoTerminal`: the container's stdio is a pty whose output is logged.
     #[serde(default)]
     pub terminal: bool,
+    /// The container's seccomp filter, compiled ahead (`spec::seccomp`): loaded by the
+    /// container's process right before exec, instead of libcontainer compiling the
+    /// profile at every start. `None`: the spec's own `linux.seccomp`, if any, applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_program: Option<PathBuf>,
 }
 
 /// `dependsOn[]`.

@@ -8,6 +8,7 @@
 //! runtime reads — and checked by deserialising it into `oci_spec::runtime::Spec`.
 
 pub mod defaults;
+pub mod seccomp;
 mod user;
 
 use std::collections::BTreeMap;
