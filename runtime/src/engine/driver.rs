@@ -497,16 +497,17 @@ fn shim_failure(engine: &Engine, id: &str) -> Option<String> {
     })
 }
 
-/// Follows the shim until it has stopped and exited (or disappeared), on `begun` (the
+/// Follows the shim until its final report (or until it disappeared), on `begun` (the
 /// connection the task was begun on) or a new connection. Returns the task as stored with
-/// the shim's final report when that report came on the connection: it is already
-/// DEPROVISIONING then (see [`finalize_from`]).
+/// the shim's final report when that report came on the connection — it is already
+/// DEPROVISIONING then (see [`finalize_from`]) — with the wait for the shim's end of the
+/// connection to close.
 async fn follow(
     engine: &Engine,
     id: &str,
     steps: &mut Steps<'_>,
     begun: Option<UnixStream>,
-) -> Result<Option<TaskRecord>, EngineError> {
+) -> Result<Option<Deprovisioning>, EngineError> {
     let run_dir = engine.config().paths.task_run_dir(id);
     let mut stop_sent = false;
     let mut connected = begun;
@@ -545,9 +546,16 @@ async fn follow(
                     let rec = record_state(engine, id, state, stopped).await?;
                     tracing::debug!(task = %id, ?status, "shim state recorded");
                     if stopped {
-                        // The shim exits right after its last report: finalize waits
-                        // for that alongside its own teardown.
-                        return Ok(Some(rec));
+                        // The shim exits right after its last report, closing its end
+                        // of the connection a moment before: finalize waits for both
+                        // alongside its own teardown.
+                        let closed = tokio::spawn(async move {
+                            let _ = tokio::time::timeout(SHIM_EXIT_WAIT, async {
+                                while let Ok(Some(_)) = lines.next_line().await {}
+                            })
+                            .await;
+                        });
+                        return Ok(Some(Deprovisioning { rec, closed: Some(closed) }));
                     }
                 }
                 _ = stop_interval.tick(), if !stop_sent => {
@@ -581,6 +589,13 @@ async fn follow(
         record_state(engine, id, state, false).await?;
     }
     Ok(None)
+}
+
+/// The task as stored when the shim's final report made it DEPROVISIONING, and the
+/// wait for the shim's end of the connection to close.
+struct Deprovisioning {
+    rec: TaskRecord,
+    closed: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Waits (at most [`SHIM_EXIT_WAIT`]) for a shim that reported the task stopped to
@@ -680,11 +695,11 @@ pub(crate) async fn finalize(engine: &Engine, id: &str) -> Result<(), EngineErro
 async fn finalize_from(
     engine: &Engine,
     id: &str,
-    deprovisioning: Option<TaskRecord>,
+    deprovisioning: Option<Deprovisioning>,
 ) -> Result<(), EngineError> {
-    let rec = match deprovisioning {
-        Some(rec) => rec,
-        None => set_status(engine, id, st::DEPROVISIONING).await?,
+    let (rec, closed) = match deprovisioning {
+        Some(d) => (d.rec, d.closed),
+        None => (set_status(engine, id, st::DEPROVISIONING).await?, None),
     };
     let paths = engine.config().paths.clone();
     let run_dir = paths.task_run_dir(id);
@@ -745,7 +760,13 @@ async fn finalize_from(
     });
     // A shim that made its final report exits right after it (and a task is only STOPPED
     // once no process of it is left): that exit runs alongside the teardown.
-    let (torn_down, ()) = tokio::join!(teardown, wait_shim_exit(&shim_run_dir));
+    let shim_gone = async {
+        if let Some(closed) = closed {
+            let _ = closed.await;
+        }
+        wait_shim_exit(&shim_run_dir).await;
+    };
+    let (torn_down, ()) = tokio::join!(teardown, shim_gone);
     torn_down.expect("cleanup thread");
     super::volumes::release_shared(engine, &rec).await;
     engine

@@ -167,7 +167,7 @@ pub fn run(
         })?;
     // The port holds stay open for as long as the task runs (they are close-on-exec:
     // no container inherits them).
-    let Some(_holds) = begun else {
+    let Some(holds) = begun else {
         tracing::info!("the task was not begun (the daemon hung up or stopped it first)");
         let _ = std::fs::remove_file(&socket);
         return Ok(None);
@@ -184,7 +184,7 @@ pub fn run(
     })?;
     let cgroups = BerthCgroups::from_base(host, &task.cgroup_base);
     tracing::debug!(ms = t1.elapsed().as_secs_f64() * 1e3, "begun: task read");
-    let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals);
+    let sup = supervisor::Supervisor::new(task, task_dir, cgroups, control, signals, holds);
     let state = sup.run()?;
     let _ = std::fs::remove_file(&socket);
     Ok(Some(state))

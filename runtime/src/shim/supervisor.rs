@@ -92,6 +92,9 @@ pub(crate) struct Supervisor {
     /// When to drop the pages that work such as a container start faulted in
     /// ([`footprint`]): a moment after the last such work.
     trim_due: Option<f64>,
+    /// The task's host-port holds (see `shim::run`): released before the final report,
+    /// so that the ports are free once the daemon reads it.
+    holds: Vec<OwnedFd>,
 }
 
 impl Supervisor {
@@ -101,6 +104,7 @@ impl Supervisor {
         cgroups: BerthCgroups,
         control: ControlServer,
         signals: SignalFd,
+        holds: Vec<OwnedFd>,
     ) -> Supervisor {
         let n = task.containers.len();
         let state = ShimState {
@@ -135,6 +139,7 @@ impl Supervisor {
             namespaces,
             dirty: true,
             trim_due: None,
+            holds,
         }
     }
 
@@ -708,6 +713,9 @@ impl Supervisor {
             container::forget(c, &self.task.container_state_root);
         }
         tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "task cgroup removed");
+        // The final report tells the daemon the task holds nothing any more: it releases
+        // the task's ports for others on reading it.
+        self.holds.clear();
         self.dirty = true;
         self.publish()?;
         for c in self.control.clients.iter_mut() {
