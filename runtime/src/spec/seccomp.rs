@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use libseccomp::{
@@ -219,14 +219,10 @@ fn strings<'a>(v: Option<&'a Value>, field: &str) -> Result<Vec<&'a str>, Seccom
 /// The program libseccomp generates, through a memory file (libseccomp 2.5 exports to
 /// a descriptor only).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, SeccompError> {
-    // SAFETY: memfd_create takes a NUL-terminated name and flags and returns a new
-    // descriptor that this process then owns.
-    let fd = unsafe { libc::memfd_create(c"berth-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(SeccompError::Export(std::io::Error::last_os_error()));
-    }
-    // SAFETY: the descriptor was just created and is owned by nothing else.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    use nix::sys::memfd::{MemFdCreateFlag, memfd_create};
+    let fd = memfd_create(c"berth-seccomp", MemFdCreateFlag::MFD_CLOEXEC)
+        .map_err(|e| SeccompError::Export(e.into()))?;
+    let mut file = std::fs::File::from(fd);
     ctx.export_bpf(file.as_fd())
         .map_err(SeccompError::Compile)?;
     let mut program = Vec::new();
