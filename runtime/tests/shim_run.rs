@@ -176,6 +176,7 @@ impl Fixture {
             cgroup_path: self.cgroups.container_path(&self.task_id, name),
             init_process: false,
             terminal: false,
+            interactive: false,
             seccomp_program: None,
         };
         tweak(&mut plan, &mut sc);

@@ -521,6 +521,39 @@ fn a_pseudo_terminal_container_writes_to_a_tty_whose_output_is_logged_and_exec_s
     d.assert_clean();
 }
 
+#[test]
+fn an_interactive_container_keeps_an_open_stdin_and_the_others_read_end_of_file() {
+    require_e2e!();
+    let (d, image) = setup();
+    // `docker run -i`: stdin is a pipe that stays open, so `read` waits instead of
+    // returning at once.
+    let mut open = container(
+        "open",
+        &image,
+        "echo waiting; read line; echo read-returned-$?; sleep 600",
+    );
+    open["interactive"] = json!(true);
+    open["stopTimeout"] = json!(2);
+    let mut closed = container("closed", &image, "read line || echo stdin-at-eof");
+    closed["essential"] = json!(false);
+    let td = d.register(json!({"family": "stdin", "containerDefinitions": [open, closed]}));
+    let id = d.run_task(&td);
+    let t = d.wait_task(&id, Duration::from_secs(60), "closed stopped", |t| {
+        t["containers"][1]["lastStatus"] == "STOPPED" || t["lastStatus"] == "STOPPED"
+    });
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(t["containers"][1]["exitCode"], 0, "{t:#}");
+    assert!(d.logs(&id, "closed").contains("stdin-at-eof"));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = d.logs(&id, "open");
+    assert!(out.contains("waiting"), "{out}");
+    assert!(!out.contains("read-returned"), "{out}");
+    assert_eq!(d.describe(&id)["containers"][0]["lastStatus"], "RUNNING");
+    d.ok("StopTask", json!({"task": id}));
+    d.wait_stopped(&id, Duration::from_secs(60));
+    d.assert_clean();
+}
+
 /// The shim's resident memory, from `/proc/<pid>/status`.
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -357,6 +357,7 @@ fn prepare_inner(
                 .and_then(|l| l.init_process_enabled)
                 .unwrap_or(false),
             terminal: c.pseudo_terminal.unwrap_or(false),
+            interactive: c.interactive.unwrap_or(false),
             seccomp_program,
         });
     }

@@ -21,6 +21,9 @@ pub(crate) struct Started {
     /// The pty master of a `pseudoTerminal` container: its output (stdout and stderr
     /// together, as with `docker run -t`) is read from here, not from the pipes.
     pub console: Option<OwnedFd>,
+    /// The write end of an `interactive` container's stdin: held open, never written,
+    /// so that the container reads no end of file while it runs (`docker run -i`).
+    pub stdin: Option<OwnedFd>,
 }
 
 /// Creates and starts the container. The error is the message ECS users see after
@@ -39,9 +42,20 @@ pub(crate) fn create_and_start(
         .then(|| sys::console_listener(&c.bundle))
         .transpose()
         .map_err(|e| format!("creating the console socket: {e}"))?;
-    let mut container = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
+    // Without `interactive` the container inherits the shim's stdin, /dev/null. A pty
+    // is the stdin of a `pseudoTerminal` container either way.
+    let stdin = (c.interactive && !c.terminal)
+        .then(sys::pipe)
+        .transpose()
+        .map_err(|e| format!("creating the container's stdin: {e}"))?;
+    let (stdin_read, stdin_hold) = stdin.map_or((None, None), |(r, w)| (Some(r), Some(w)));
+    let mut builder = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
         .with_root_path(state_root)
-        .map_err(describe)?
+        .map_err(describe)?;
+    if let Some(fd) = stdin_read {
+        builder = builder.with_stdin(fd);
+    }
+    let mut container = builder
         .with_console_socket(console.as_ref().map(|(_, path)| path.clone()))
         .with_stdout(stdout)
         .with_stderr(stderr)
@@ -79,6 +93,7 @@ pub(crate) fn create_and_start(
     Ok(Started {
         pid,
         console: master,
+        stdin: stdin_hold,
     })
 }
 

@@ -269,6 +269,7 @@ mod tests {
             cgroup_path: "/c".into(),
             init_process: false,
             terminal: false,
+            interactive: false,
             seccomp_program: None,
         }
     }

@@ -95,6 +95,9 @@ pub(crate) struct Supervisor {
     /// The task's host-port holds (see `shim::run`): released before the final report,
     /// so that the ports are free once the daemon reads it.
     holds: Vec<OwnedFd>,
+    /// Per container, the write end of an `interactive` container's stdin, closed when
+    /// the container exits.
+    stdin_holds: Vec<Option<OwnedFd>>,
 }
 
 impl Supervisor {
@@ -140,6 +143,7 @@ impl Supervisor {
             dirty: true,
             trim_due: None,
             holds,
+            stdin_holds: (0..n).map(|_| None).collect(),
         }
     }
 
@@ -285,6 +289,7 @@ impl Supervisor {
                 });
             }
             let started = started.map(|s| {
+                self.stdin_holds[i] = s.stdin;
                 if let Some(fd) = s.console {
                     let _ = sys::set_nonblocking(&fd);
                     self.pipes.push(Pipe {
@@ -364,6 +369,7 @@ impl Supervisor {
             let ms = t0.elapsed().as_secs_f64() * 1e3;
             tracing::debug!(container = %c.name, ms, "libcontainer delete");
         }
+        self.stdin_holds[i] = None;
         let t = now();
         let s = &mut self.state.containers[i];
         s.status = ContainerStatus::Stopped;

@@ -92,6 +92,9 @@ pub struct ShimContainer {
     /// `pseudoTerminal`: the container's stdio is a pty whose output is logged.
     #[serde(default)]
     pub terminal: bool,
+    /// `interactive`: the container's stdin stays open while it runs (`docker run -i`).
+    #[serde(default)]
+    pub interactive: bool,
     /// The container's seccomp filter, compiled ahead (`spec::seccomp`): loaded by the
     /// container's process right before exec, instead of libcontainer compiling the
     /// profile at every start. `None`: the spec's own `linux.seccomp`, if any, applies.
