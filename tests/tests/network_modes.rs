@@ -536,6 +536,21 @@ fn containers_read_their_task_metadata_from_the_v4_endpoint() {
         let s2 = stats("/stats");
         assert_eq!(s2["preread"], s1["read"]);
         assert_eq!(s2["precpu_stats"], s1["cpu_stats"]);
+        if mode == "awsvpc" {
+            // The container's own view of eth0: it sent the requests above and
+            // received the replies.
+            let eth0 = &s2["networks"]["eth0"];
+            assert!(eth0["tx_bytes"].as_u64().unwrap() > 0, "{s2:#}");
+            assert!(eth0["rx_bytes"].as_u64().unwrap() > 0, "{s2:#}");
+            assert!(eth0["rx_packets"].as_u64().unwrap() > 0, "{s2:#}");
+            assert!(
+                s2["network_rate_stats"]["rx_bytes_per_sec"]
+                    .as_f64()
+                    .is_some()
+            );
+        } else {
+            assert!(s2.get("networks").is_none(), "{s2:#}");
+        }
         let all = stats("/task/stats");
         assert_eq!(all.as_object().unwrap().len(), 2, "{all:#}");
         assert!(

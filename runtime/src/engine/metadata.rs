@@ -2,7 +2,8 @@
 //! `$ECS_CONTAINER_METADATA_URI_V4` and `…/task`, in the ECS agent's JSON shape
 //! (PascalCase members, RFC 3339 times, `Limits.CPU` of a task in vCPUs), and `…/stats`
 //! and `…/task/stats` in Docker's stats shape (snake_case, nanoseconds and bytes)
-//! from the containers' cgroups.
+//! from the containers' cgroups, with the task interface's counters as `networks`
+//! and the agent's `network_rate_stats` (`netstats.rs`).
 //!
 //! The endpoint id in the path is the container's `metadata_ids` entry,
 //! `<task-id>-<random>`: the task id finds the record, the random part keeps one
@@ -10,6 +11,9 @@
 
 use serde_json::{Map, Value, json};
 
+use std::collections::HashMap;
+
+use super::netstats::{self, ContainerLink, LinkCounters};
 use super::{Engine, EngineError};
 use crate::cgroup::CgroupStats;
 use crate::state::model::{Container, Tag, TaskRecord};
@@ -81,11 +85,16 @@ impl Engine {
     }
 
     /// Docker's stats documents of containers `names`, by `DockerId`: one pass over
-    /// their cgroups and the host's CPU time on a blocking thread.
+    /// their cgroups, the host's CPU time and the network counters on a blocking thread.
     async fn stats_docs(&self, rec: &TaskRecord, names: Vec<String>) -> Vec<(String, Value)> {
         let cgroups = self.inner().cgroups.clone();
         let task_id = rec.id.clone();
-        let (stats, system_ns) = tokio::task::spawn_blocking(move || {
+        let links: Vec<Vec<ContainerLink>> = names
+            .iter()
+            .map(|n| netstats::container_links(rec.runtime.network.as_ref(), n))
+            .collect();
+        let any_links = links.iter().any(|l| !l.is_empty());
+        let (stats, system_ns, host_links) = tokio::task::spawn_blocking(move || {
             let stats: Vec<(String, CgroupStats)> = names
                 .into_iter()
                 .map(|n| {
@@ -93,30 +102,45 @@ impl Engine {
                     (n, s)
                 })
                 .collect();
-            (stats, system_cpu_ns())
+            let host_links = if any_links {
+                netstats::read_host_links()
+            } else {
+                HashMap::new()
+            };
+            (stats, system_cpu_ns(), host_links)
         })
         .await
         .unwrap_or_default();
-        let read = rfc3339(Some(super::now())).unwrap_or_default();
+        let now = super::now();
+        let read = rfc3339(Some(now)).unwrap_or_default();
         stats
             .into_iter()
-            .map(|(name, s)| {
+            .zip(links)
+            .map(|((name, s), links)| {
                 let id = docker_id(rec, &name);
-                let doc = self.stats_doc(&id, &read, &s, system_ns);
+                let networks: Vec<(String, LinkCounters)> = links
+                    .iter()
+                    .filter_map(|l| {
+                        let host_end = host_links.get(&l.host_interface)?;
+                        Some((l.interface.clone(), host_end.seen_from_peer()))
+                    })
+                    .collect();
+                let reading = Reading {
+                    read: &read,
+                    at: now,
+                    system_ns,
+                    networks: &networks,
+                };
+                let doc = self.stats_doc(&id, &reading, &s);
                 (id, doc)
             })
             .collect()
     }
 
     /// Docker's stats document of the container `id`, with its previous reading as
-    /// `precpu_stats` (how clients compute CPU percentages).
-    fn stats_doc(
-        &self,
-        id: &str,
-        read: &str,
-        stats: &CgroupStats,
-        system_ns: Option<u64>,
-    ) -> Value {
+    /// `precpu_stats` (how clients compute CPU percentages) and the network rates
+    /// since then.
+    fn stats_doc(&self, id: &str, now: &Reading<'_>, stats: &CgroupStats) -> Value {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cpu_stats = json!({
             "cpu_usage": {
@@ -124,12 +148,31 @@ impl Engine {
                 "usage_in_kernelmode": stats.cpu_system_ns.unwrap_or(0),
                 "usage_in_usermode": stats.cpu_user_ns.unwrap_or(0),
             },
-            "system_cpu_usage": system_ns.unwrap_or(0),
+            "system_cpu_usage": now.system_ns.unwrap_or(0),
             "online_cpus": cpus,
         });
-        let (preread, precpu) = remember_reading(id, read, &cpu_stats);
-        json!({
-            "read": read,
+        let totals = now.networks.iter().fold((0u64, 0u64), |(rx, tx), (_, c)| {
+            (rx + c.rx_bytes, tx + c.tx_bytes)
+        });
+        let prev = remember_reading(
+            id,
+            Remembered {
+                read: now.read.to_owned(),
+                at: now.at,
+                cpu_stats: cpu_stats.clone(),
+                net_bytes: totals,
+            },
+        );
+        let (preread, precpu) = match &prev {
+            Some(p) => (p.read.clone(), p.cpu_stats.clone()),
+            None => (
+                "0001-01-01T00:00:00Z".to_owned(),
+                json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                       "system_cpu_usage": 0, "online_cpus": cpus}),
+            ),
+        };
+        let mut doc = json!({
+            "read": now.read,
             "preread": preread,
             "name": format!("/berth-{id}"),
             "id": id,
@@ -144,17 +187,50 @@ impl Engine {
                 "stats": {},
             },
             "blkio_stats": {},
-        })
+        });
+        if !now.networks.is_empty() {
+            let networks: Map<String, Value> = now
+                .networks
+                .iter()
+                .map(|(name, c)| (name.clone(), c.to_docker()))
+                .collect();
+            doc["networks"] = Value::Object(networks);
+            // The first reading has nothing to compare with: zero, as the agent's.
+            let (rx, tx) = prev.map_or((0.0, 0.0), |p| {
+                netstats::rates(p.net_bytes, totals, now.at - p.at)
+            });
+            doc["network_rate_stats"] = json!({"rx_bytes_per_sec": rx, "tx_bytes_per_sec": tx});
+        }
+        doc
     }
 }
 
-/// The last reading per container: `(read time, cpu_stats)`. Process-wide, like the
-/// ECS agent's stats engine; entries of containers that are gone are dropped when
-/// the map grows.
-fn remember_reading(id: &str, read: &str, cpu_stats: &Value) -> (String, Value) {
-    use std::collections::HashMap;
+/// One pass of readings shared by the stats documents of a request.
+struct Reading<'a> {
+    read: &'a str,
+    /// `read` as seconds since the epoch.
+    at: f64,
+    system_ns: Option<u64>,
+    /// The container's interfaces (name inside the task's namespace) and counters.
+    networks: &'a [(String, LinkCounters)],
+}
+
+/// What a container's previous stats reading leaves for the next one.
+#[derive(Debug, Clone)]
+struct Remembered {
+    read: String,
+    at: f64,
+    cpu_stats: Value,
+    /// Bytes received and sent over all its interfaces.
+    net_bytes: (u64, u64),
+}
+
+/// Stores `reading` as container `id`'s last and returns the one before, if any.
+/// Process-wide, like the ECS agent's stats engine; entries of containers that are
+/// gone are dropped when the map grows.
+fn remember_reading(id: &str, reading: Remembered) -> Option<Remembered> {
     use std::sync::{Mutex, OnceLock};
-    static LAST: OnceLock<Mutex<HashMap<String, (String, Value)>>> = OnceLock::new();
+    static LAST: OnceLock<Mutex<HashMap<String, Remembered>>> = OnceLock::new();
     let mut last = LAST
         .get_or_init(Default::default)
         .lock()
@@ -162,14 +238,7 @@ fn remember_reading(id: &str, read: &str, cpu_stats: &Value) -> (String, Value) 
     if last.len() > 4096 {
         last.clear();
     }
-    last.insert(id.to_owned(), (read.to_owned(), cpu_stats.clone()))
-        .unwrap_or_else(|| {
-            (
-                "0001-01-01T00:00:00Z".to_owned(),
-                json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                       "system_cpu_usage": 0, "online_cpus": cpu_stats["online_cpus"]}),
-            )
-        })
+    last.insert(id.to_owned(), reading)
 }
 
 /// The host's CPU time in nanoseconds, as Docker's `system_cpu_usage`: the first

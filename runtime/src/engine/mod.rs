@@ -30,6 +30,7 @@ mod host;
 mod images_step;
 pub mod metadata;
 mod netplan;
+mod netstats;
 mod provision;
 mod reconcile;
 mod run;
