@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Stop(commands::StopArgs),
     /// Show a task's container logs.
     Logs(commands::LogsArgs),
+    /// Run a command in a running task's container (as `docker exec`).
+    Exec(commands::ExecArgs),
     /// Describe tasks (as `aws ecs describe-tasks`).
     Describe(commands::DescribeArgs),
     /// Print the API key pair as an `aws configure` profile.

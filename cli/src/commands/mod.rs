@@ -1,6 +1,7 @@
 //! The CLI commands. Everything but `daemon` (and `credentials`, which reads a local
 //! file) is a client of the daemon over its unix socket.
 
+mod exec;
 mod images;
 mod system;
 mod tasks;
@@ -12,6 +13,7 @@ use anyhow::{Context, Result};
 use berth_runtime::paths::{DEFAULT_DATA_ROOT, DEFAULT_RUN_ROOT, Paths};
 use clap::Args;
 
+pub(crate) use exec::ExecArgs;
 pub(crate) use images::{ImagesArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs};
 pub(crate) use system::{CredentialsArgs, SystemCommand, VolumeCommand};
 pub(crate) use tasks::{DescribeArgs, LogsArgs, PsArgs, RegisterArgs, RunArgs, StopArgs};
@@ -127,6 +129,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Ps(a) => tasks::ps(&g, a).await,
         Command::Stop(a) => tasks::stop(&g, a).await,
         Command::Logs(a) => tasks::logs(&g, a).await,
+        Command::Exec(a) => exec::exec(&g, a).await,
         Command::Describe(a) => tasks::describe(&g, a).await,
         Command::Credentials(a) => system::credentials(&g, a),
         Command::Info => system::info(&g).await,

@@ -25,6 +25,7 @@
 
 pub mod arn;
 mod driver;
+mod exec;
 mod files;
 mod host;
 mod images_step;
@@ -47,6 +48,7 @@ use std::sync::{Arc, Mutex};
 use berth_netns::{NetworkConfig, NetworkManager};
 
 pub use arn::ArnScope;
+pub use exec::{ExecSession, Utf8Chunks};
 pub use host::{HostResources, host_resources};
 pub use run::{Failure, RunTaskRequest, RunTaskResult};
 pub use volumes::VolumeInfo;

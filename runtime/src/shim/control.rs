@@ -2,8 +2,8 @@
 //! requests and replies, non-blocking, so that a slow or stuck reader can never stall
 //! the shim — a client whose unread output passes [`MAX_BUFFERED`] is dropped.
 
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -17,6 +17,8 @@ use super::types::{ControlReply, ControlRequest};
 const MAX_BUFFERED: usize = 1 << 20;
 /// The longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
+/// The most received descriptors a client may have waiting for their requests.
+const MAX_RECEIVED_FDS: usize = 16;
 /// How long a new shim waits for the daemon that started it to connect.
 const BEGIN_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -32,25 +34,32 @@ fn terminated(signals: &SignalFd) -> bool {
 
 #[derive(Debug)]
 pub(crate) struct Client {
+    /// Unique for the shim's life (indices in [`ControlServer::clients`] shift).
+    pub id: u64,
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// Descriptors received with requests (SCM_RIGHTS), oldest first: an `exec`
+    /// request takes one.
+    pub received: Vec<OwnedFd>,
     pub watching: bool,
     closed: bool,
 }
 
 impl Client {
-    fn new(stream: UnixStream) -> io::Result<Client> {
-        Client::with_input(stream, Vec::new())
+    fn new(id: u64, stream: UnixStream) -> io::Result<Client> {
+        Client::with_input(id, stream, Vec::new())
     }
 
     /// A client whose first bytes were already read (what followed its `begin`).
-    fn with_input(stream: UnixStream, input: Vec<u8>) -> io::Result<Client> {
+    fn with_input(id: u64, stream: UnixStream, input: Vec<u8>) -> io::Result<Client> {
         stream.set_nonblocking(true)?;
         Ok(Client {
+            id,
             stream,
             input,
             output: Vec::new(),
+            received: Vec::new(),
             watching: false,
             closed: false,
         })
@@ -68,12 +77,20 @@ impl Client {
     pub(crate) fn read_requests(&mut self) -> Vec<Result<ControlRequest, String>> {
         let mut buf = [0u8; 4096];
         loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
+            match super::sys::recv_with_fds(self.stream.as_fd(), &mut buf) {
+                Ok((0, _)) => {
                     self.closed = true;
                     break;
                 }
-                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Ok((n, fds)) => {
+                    self.input.extend_from_slice(&buf[..n]);
+                    // A client cannot pile up descriptors in the shim.
+                    if self.received.len() + fds.len() > MAX_RECEIVED_FDS {
+                        self.closed = true;
+                        break;
+                    }
+                    self.received.extend(fds);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -155,6 +172,7 @@ impl Client {
 pub(crate) struct ControlServer {
     listener: UnixListener,
     pub clients: Vec<Client>,
+    next_id: u64,
 }
 
 impl ControlServer {
@@ -167,6 +185,7 @@ impl ControlServer {
         Ok(ControlServer {
             listener,
             clients: Vec::new(),
+            next_id: 0,
         })
     }
 
@@ -179,7 +198,8 @@ impl ControlServer {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if let Ok(c) = Client::new(stream) {
+                    self.next_id += 1;
+                    if let Ok(c) = Client::new(self.next_id, stream) {
                         self.clients.push(c);
                     }
                 }
@@ -235,7 +255,9 @@ impl ControlServer {
                 let line: Vec<u8> = input.drain(..=pos).collect();
                 match serde_json::from_slice::<ControlRequest>(&line) {
                     Ok(ControlRequest::Begin) => {
-                        self.clients.push(Client::with_input(stream, input)?);
+                        self.next_id += 1;
+                        self.clients
+                            .push(Client::with_input(self.next_id, stream, input)?);
                         return Ok(Some(holds));
                     }
                     Ok(ControlRequest::Stop { .. }) => return Ok(None),
@@ -290,6 +312,23 @@ impl ControlServer {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The ids of the clients that hung up or fell too far behind (dropped by
+    /// [`ControlServer::prune`]).
+    pub(crate) fn closed_ids(&self) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|c| c.is_closed())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// The client with id `id`, while it is connected.
+    pub(crate) fn client(&mut self, id: u64) -> Option<&mut Client> {
+        self.clients
+            .iter_mut()
+            .find(|c| c.id == id && !c.is_closed())
     }
 
     /// Drops clients that hung up or fell too far behind.

@@ -282,6 +282,62 @@ impl ShimClient {
         self.request(&ControlRequest::Watch)
     }
 
+    /// Runs `argv` in the task's running container `container` with its stdout and
+    /// stderr to `output` (sent to the shim; this process's copy is closed). Returns
+    /// the process's pid once it runs; its exit code is the next reply
+    /// ([`ControlReply::ExecExited`]). Dropping the client before then kills it.
+    pub fn exec(
+        &mut self,
+        container: &str,
+        argv: &[String],
+        output: std::os::fd::OwnedFd,
+    ) -> Result<u32, ShimError> {
+        use std::os::fd::AsFd;
+        let req = ControlRequest::Exec {
+            container: container.to_owned(),
+            argv: argv.to_vec(),
+        };
+        let mut line =
+            serde_json::to_vec(&req).map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
+        line.push(b'\n');
+        // The descriptor travels with the line's first bytes; the rest (a long command)
+        // follows plainly.
+        let sent = crate::engine::sys::send_with_fds(self.writer.as_fd(), &line, &[output.as_fd()])
+            .map_err(ShimError::Protocol)?;
+        drop(output);
+        self.writer
+            .write_all(&line[sent..])
+            .map_err(ShimError::Protocol)?;
+        match self.next_reply()? {
+            Some(ControlReply::ExecStarted { pid }) => Ok(pid),
+            Some(ControlReply::Error { message }) => Err(ShimError::Refused(message)),
+            _ => Err(ShimError::Protocol(io::Error::other("unexpected reply"))),
+        }
+    }
+
+    /// The connection, to poll for replies (see [`ShimClient::has_buffered_reply`]).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.writer.as_fd()
+    }
+
+    /// Whether a reply was already read off the connection: polling it would not show.
+    pub fn has_buffered_reply(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
+    /// Waits for the exit code of the process [`ShimClient::exec`] started; `None`
+    /// when the shim went away first (the task stopped).
+    pub fn exec_exit(&mut self) -> Result<Option<i32>, ShimError> {
+        loop {
+            match self.next_reply()? {
+                Some(ControlReply::ExecExited { code }) => return Ok(Some(code)),
+                Some(_) => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// Asks the shim to stop the task.
     pub fn stop(&mut self, reason: &str, timeout_secs: Option<u64>) -> Result<(), ShimError> {
         self.request(&ControlRequest::Stop {

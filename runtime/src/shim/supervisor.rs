@@ -5,6 +5,9 @@
 //! health check's output pipe. Timers (stop timeouts, dependency timeouts, health
 //! checks) become the poll timeout. After each event the supervisor asks
 //! [`plan::decide`] what to do, does it, and persists and broadcasts the state.
+//! `berth exec` sessions: [`exec`].
+
+mod exec;
 
 use std::collections::HashMap;
 use std::io;
@@ -45,6 +48,8 @@ pub(crate) fn now() -> f64 {
 enum PidOwner {
     Container(usize),
     HealthCheck(usize),
+    /// A `berth exec` process, for the control client with this id.
+    Exec(u64),
 }
 
 struct Pipe {
@@ -582,6 +587,7 @@ impl Supervisor {
         if any(ready[0]) {
             self.handle_signals();
         }
+        self.end_abandoned_execs();
         self.control.prune();
         Ok(())
     }
@@ -611,6 +617,7 @@ impl Supervisor {
                     self.container_exited(i, reaped);
                 }
                 Some(PidOwner::HealthCheck(i)) => self.health_check_exited(i, reaped),
+                Some(PidOwner::Exec(client)) => self.exec_exited(client, reaped),
                 None => {} // an orphan reparented to the shim
             }
         }
@@ -637,6 +644,9 @@ impl Supervisor {
                 }
                 self.begin_stop(StopCode::UserInitiated, reason, None);
                 ControlReply::Ok
+            }
+            Ok(ControlRequest::Exec { container, argv }) => {
+                self.start_exec(client, &container, &argv)
             }
         };
         self.control.clients[client].send(&reply);

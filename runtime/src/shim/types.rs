@@ -288,6 +288,14 @@ pub enum ControlRequest {
         #[serde(default)]
         timeout_secs: Option<u64>,
     },
+    /// Run `argv` inside the running container `container` (`berth exec`), its stdout
+    /// and stderr to the one descriptor that comes with this request as SCM_RIGHTS.
+    /// Replies [`ControlReply::ExecStarted`], then [`ControlReply::ExecExited`] on this
+    /// connection; closing the connection first kills the process.
+    Exec {
+        container: String,
+        argv: Vec<String>,
+    },
 }
 
 /// A reply on the control socket.
@@ -296,5 +304,15 @@ pub enum ControlRequest {
 pub enum ControlReply {
     State(ShimState),
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
+    /// An exec's process runs (its pid in the shim's pid namespace).
+    ExecStarted {
+        pid: u32,
+    },
+    /// An exec's process exited: its code, 128 + signal when killed.
+    ExecExited {
+        code: i32,
+    },
 }

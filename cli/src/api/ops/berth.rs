@@ -19,9 +19,9 @@ use super::engine_error;
 use crate::api::{ApiError, Body, Reply};
 use crate::daemon::Daemon;
 
-type Tx = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
+pub(super) type Tx = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
 
-fn stream() -> (Tx, Body) {
+pub(super) fn stream() -> (Tx, Body) {
     let (tx, rx) = mpsc::channel(64);
     (tx, StreamBody::new(rx).boxed())
 }

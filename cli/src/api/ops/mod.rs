@@ -3,6 +3,7 @@
 
 mod berth;
 mod clusters;
+mod exec;
 mod taskdefs;
 mod tasks;
 
@@ -55,6 +56,7 @@ pub(crate) async fn berth(d: &Daemon, op: &str, body: &[u8]) -> Result<Reply, Ap
         "LoadImages" => berth::load(d, parse(body)?).await.map(Reply::Json),
         "SaveImages" => berth::save(d, parse(body)?).await.map(Reply::Json),
         "Logs" => berth::logs(d, parse(body)?).await,
+        "Exec" => exec::exec(d, parse(body)?).await,
         "Info" => berth::info(d).await.map(Reply::Json),
         "ListVolumes" => berth::volumes(d).await.map(Reply::Json),
         "RemoveVolume" => berth::remove_volume(d, parse(body)?).await.map(Reply::Json),
