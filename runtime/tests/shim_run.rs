@@ -177,6 +177,7 @@ impl Fixture {
             init_process: false,
             terminal: false,
             interactive: false,
+            restart_policy: None,
             seccomp_program: None,
         };
         tweak(&mut plan, &mut sc);

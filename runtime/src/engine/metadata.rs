@@ -292,7 +292,7 @@ fn revision(rec: &TaskRecord) -> String {
         .to_owned()
 }
 
-fn container_doc(rec: &TaskRecord, c: &Container) -> Value {
+pub(crate) fn container_doc(rec: &TaskRecord, c: &Container) -> Value {
     let def = definition_of(rec, &c.name).cloned().unwrap_or(Value::Null);
     let runtime_id = docker_id(rec, &c.name);
     let mut labels: Map<String, Value> =
@@ -338,6 +338,10 @@ fn container_doc(rec: &TaskRecord, c: &Container) -> Value {
     put(&mut m, "StartedAt", rfc3339(rec.task.started_at));
     if c.last_status == "STOPPED" {
         put(&mut m, "FinishedAt", rfc3339(rec.task.execution_stopped_at));
+    }
+    // The agent shows RestartCount for containers with a restart policy.
+    if def["restartPolicy"]["enabled"] == true {
+        put(&mut m, "RestartCount", c.restart_count);
     }
     put(&mut m, "Type", "NORMAL");
     put(&mut m, "ContainerARN", c.container_arn.clone());

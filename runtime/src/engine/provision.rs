@@ -27,7 +27,8 @@ use super::volumes::{self, MountSource};
 use super::{Engine, sys};
 use crate::images::RootFs;
 use crate::shim::{
-    Condition, SharedNamespace, ShimContainer, ShimDependency, ShimHealthCheck, ShimTask,
+    Condition, SharedNamespace, ShimContainer, ShimDependency, ShimHealthCheck, ShimRestartPolicy,
+    ShimTask,
 };
 use crate::spec::{
     self, BindMount, ContainerPlan, DeviceMapping, Namespace, Rlimit, SpecContext, TmpfsMount,
@@ -358,6 +359,16 @@ fn prepare_inner(
                 .unwrap_or(false),
             terminal: c.pseudo_terminal.unwrap_or(false),
             interactive: c.interactive.unwrap_or(false),
+            restart_policy: c.restart_policy.as_ref().filter(|p| p.enabled).map(|p| {
+                ShimRestartPolicy {
+                    ignored_exit_codes: p.ignored_exit_codes.clone(),
+                    attempt_period_secs: p
+                        .restart_attempt_period
+                        .map_or(crate::shim::DEFAULT_ATTEMPT_PERIOD_SECS, |s| {
+                            s.max(0) as u64
+                        }),
+                }
+            }),
             seccomp_program,
         });
     }

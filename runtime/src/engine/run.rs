@@ -428,6 +428,7 @@ impl TaskPlan {
                 memory: memory.map(|m| m.to_string()),
                 memory_reservation: reservation.map(|m| m.to_string()),
                 health: None,
+                restart_count: 0,
             })
             .collect();
         let attachments = if self.mode == NetworkMode::Awsvpc {

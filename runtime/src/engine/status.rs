@@ -31,6 +31,7 @@ pub(crate) fn apply_shim_state(rec: &mut TaskRecord, s: &ShimState) -> bool {
         }
         .to_owned();
         c.exit_code = cs.exit_code;
+        c.restart_count = cs.restart_count;
         if cs.reason.is_some() {
             c.reason = cs.reason.clone();
         }
@@ -165,6 +166,7 @@ mod tests {
             memory: None,
             memory_reservation: None,
             health: None,
+            restart_count: 0,
         };
         TaskRecord {
             id: "t".into(),
@@ -280,6 +282,25 @@ mod tests {
         apply_shim_state(&mut rec, &s);
         assert_eq!(rec.task.containers[1].last_status, "STOPPED");
         assert_eq!(rec.task.containers[1].exit_code, None);
+    }
+
+    #[test]
+    fn restarts_reach_the_record_and_the_metadata_of_a_restart_policy_container() {
+        let mut rec = record();
+        rec.runtime.definition = json!({"containerDefinitions": [
+            {"name": "app", "restartPolicy": {"enabled": true}}, {"name": "side"}]});
+        let mut s = shim(RunStatus::Running);
+        s.containers[0].status = ContainerStatus::Running;
+        s.containers[0].restart_count = 2;
+        apply_shim_state(&mut rec, &s);
+        assert_eq!(rec.task.containers[0].restart_count, 2);
+        let task = serde_json::to_value(&rec.task).unwrap();
+        assert_eq!(task["containers"][0]["berthRestartCount"], 2);
+        assert!(task["containers"][1].get("berthRestartCount").is_none());
+        let doc = crate::engine::metadata::container_doc(&rec, &rec.task.containers[0]);
+        assert_eq!(doc["RestartCount"], 2);
+        let doc = crate::engine::metadata::container_doc(&rec, &rec.task.containers[1]);
+        assert!(doc.get("RestartCount").is_none(), "{doc:#}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ mod init;
 pub mod logs;
 mod namespaces;
 mod plan;
+mod restart;
+pub use restart::DEFAULT_ATTEMPT_PERIOD_SECS;
 mod supervisor;
 mod sys;
 mod types;

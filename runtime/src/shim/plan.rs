@@ -270,6 +270,7 @@ mod tests {
             init_process: false,
             terminal: false,
             interactive: false,
+            restart_policy: None,
             seccomp_program: None,
         }
     }

@@ -27,7 +27,7 @@ use super::types::{
     ContainerState, ContainerStatus, ControlReply, ControlRequest, HealthStatus, RunStatus,
     ShimState, ShimTask, StopCode, StopInfo,
 };
-use super::{ShimError, container, footprint, sys};
+use super::{ShimError, container, footprint, restart, sys};
 use crate::cgroup::BerthCgroups;
 
 /// ECS's OOM reason.
@@ -364,6 +364,17 @@ impl Supervisor {
         let task_oom_new = task_oom > self.task_oom_seen;
         self.task_oom_seen = task_oom;
         let oom = cg_oom > 0 || (task_oom_new && reaped.signal == Some(libc::SIGKILL));
+        let t = now();
+        if restart::restart_due(
+            c.restart_policy.as_ref(),
+            &self.state.containers[i],
+            self.state.status,
+            reaped.code,
+            t,
+        ) {
+            self.restart_container(i, reaped.code, t);
+            return;
+        }
         // A container whose exit ends the task goes with the task's cgroup in `finish`.
         // Deleting it through libcontainer first would build a cgroup manager (a
         // mountinfo parse per controller) and re-read its spec, ~2 ms on the path to
@@ -375,7 +386,6 @@ impl Supervisor {
             tracing::debug!(container = %c.name, ms, "libcontainer delete");
         }
         self.stdin_holds[i] = None;
-        let t = now();
         let s = &mut self.state.containers[i];
         s.status = ContainerStatus::Stopped;
         s.exit_code = Some(reaped.code);
@@ -396,6 +406,25 @@ impl Supervisor {
                 Some(c.name.clone()),
             );
         }
+        self.dirty = true;
+    }
+
+    /// Starts container `i` again in place after it exited with `code` (its restart
+    /// policy said so): same bundle, writable layer, log and namespaces.
+    fn restart_container(&mut self, i: usize, code: i32, t: f64) {
+        let name = self.task.containers[i].name.clone();
+        if let Some(run) = self.health[i].in_flight.take() {
+            sys::send_signal(run.pid, libc::SIGKILL);
+        }
+        self.stdin_holds[i] = None;
+        let s = &mut self.state.containers[i];
+        s.restart_count += 1;
+        s.last_restart_at = Some(t);
+        s.pid = None;
+        s.health = HealthStatus::Unknown;
+        tracing::info!(container = %name, exit_code = code, restarts = s.restart_count, "restarting container (restartPolicy)");
+        // (`create_and_start` first removes what is left of the exited container.)
+        self.start_container(i);
         self.dirty = true;
     }
 

@@ -95,11 +95,26 @@ pub struct ShimContainer {
     /// `interactive`: the container's stdin stays open while it runs (`docker run -i`).
     #[serde(default)]
     pub interactive: bool,
+    /// `restartPolicy`, when enabled (see `restart.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ShimRestartPolicy>,
     /// The container's seccomp filter, compiled ahead (`spec::seccomp`): loaded by the
     /// container's process right before exec, instead of libcontainer compiling the
     /// profile at every start. `None`: the spec's own `linux.seccomp`, if any, applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_program: Option<PathBuf>,
+}
+
+/// An enabled `restartPolicy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShimRestartPolicy {
+    /// Exit codes that end the container as usual.
+    #[serde(default)]
+    pub ignored_exit_codes: Vec<i32>,
+    /// Seconds the container must have run, since its start or last restart, for an
+    /// exit to restart it.
+    pub attempt_period_secs: u64,
 }
 
 /// `dependsOn[]`.
@@ -230,6 +245,12 @@ pub struct ContainerState {
     pub health_since: Option<f64>,
     /// Set when the stop signal was sent.
     pub stop_signalled_at: Option<f64>,
+    /// How often the restart policy started the container again.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// When it last did (epoch seconds).
+    #[serde(default)]
+    pub last_restart_at: Option<f64>,
 }
 
 impl ContainerState {
@@ -248,6 +269,8 @@ impl ContainerState {
             health_output: None,
             health_since: None,
             stop_signalled_at: None,
+            restart_count: 0,
+            last_restart_at: None,
         }
     }
 }

@@ -89,6 +89,14 @@ pub struct Container {
         skip_serializing_if = "Option::is_none"
     )]
     pub health: Option<ContainerHealth>,
+    /// How often its `restartPolicy` restarted the container (the task metadata
+    /// endpoint's `RestartCount`).
+    #[serde(rename = "berthRestartCount", default, skip_serializing_if = "is_zero")]
+    pub restart_count: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A container's health-check state: status, since when, and the last check's output.
