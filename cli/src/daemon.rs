@@ -236,6 +236,7 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
     }
     cfg.images.registry.insecure_registries = settings.insecure_registries.clone();
     cfg.metadata_port = Some(metadata::METADATA_PORT);
+    cfg.network.credentials_port = cfg.metadata_port;
     let engine = Engine::start(cfg)
         .await
         .map_err(|e| anyhow::anyhow!("{}", berth_runtime::engine::chain(&e)))?;

@@ -71,6 +71,12 @@ pub(crate) enum Command {
     /// Manage shared named volumes.
     #[command(subcommand)]
     Volume(commands::VolumeCommand),
+    /// Manage the secrets task definitions' `secrets` resolve to on this host.
+    #[command(subcommand)]
+    Secret(commands::SecretCommand),
+    /// Manage the credentials served to tasks with a task role.
+    #[command(subcommand)]
+    Role(commands::RoleCommand),
     /// Install berth as a service.
     #[command(subcommand)]
     System(commands::SystemCommand),

@@ -61,6 +61,10 @@ pub struct NetworkConfig {
     pub veth_teardown: VethTeardown,
     /// What berth may do about IPv4 forwarding.
     pub ip_forward: ForwardingPolicy,
+    /// The port of the daemon's task metadata endpoint on the gateway, which also serves
+    /// task role credentials: tasks' connections to `169.254.170.2:80` go there. `None`:
+    /// that address is not served.
+    pub credentials_port: Option<u16>,
 }
 
 impl Default for NetworkConfig {
@@ -75,6 +79,7 @@ impl Default for NetworkConfig {
             mtu: None,
             veth_teardown: VethTeardown::default(),
             ip_forward: ForwardingPolicy::default(),
+            credentials_port: None,
         }
     }
 }

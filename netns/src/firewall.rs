@@ -19,6 +19,8 @@
 //!     }
 //!     chain prerouting {
 //!         type nat hook prerouting priority dstnat; policy accept;
+//!         iifname "berth0" ip daddr 169.254.170.2 tcp dport 80 dnat to 10.229.0.1:51679
+//!             comment "task role credentials: ..."   (with the metadata endpoint's port)
 //!         # publish 0.0.0.0:  fib daddr type local dnat ip to meta l4proto . th dport map @publish
 //!         # publish a.b.c.d:  ip daddr a.b.c.d dnat ...; loopback: nothing (the guard drops it)
 //!     }
@@ -54,6 +56,10 @@
 //!   it (priority raw), like the guard rule of ecs-init.
 //! * **Hairpin**: a task reaching a published port of another task through a host address is
 //!   masqueraded, so replies come back the same way.
+//! * **Task role credentials**: SDKs fetch `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` from
+//!   `169.254.170.2:80`, which a task reaches through its default route to the gateway; that
+//!   connection is sent to the daemon's endpoint on the gateway (the ECS agent does the same
+//!   with a DNAT to its port 51679). Nothing listens on port 80 of the host.
 //! * **Isolation** ("one security group"): tasks reach each other directly on the bridge, the
 //!   host reaches them, replies and published ports pass, and nothing else is forwarded into the
 //!   bridge (the LAN cannot route to task addresses).
@@ -63,7 +69,7 @@
 //! base chain (Docker sets iptables' `FORWARD` policy to drop) still wins, since netfilter
 //! drops a packet any base chain drops; such hosts need an accept rule for berth's subnet there.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::error::ErrorKind;
 use crate::ipam::Ipv4Net;
@@ -177,7 +183,14 @@ pub(crate) struct Firewall {
     pub(crate) bridge: String,
     pub(crate) subnet: Ipv4Net,
     pub(crate) publish: Ipv4Addr,
+    /// Where tasks' connections to the ECS credentials address go (the daemon's task
+    /// metadata endpoint on the gateway), if anywhere.
+    pub(crate) credentials_to: Option<SocketAddrV4>,
 }
+
+/// The address (port 80) the ECS agent serves task role credentials on, and SDKs fetch
+/// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` from.
+pub const CREDENTIALS_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
 
 // nft datatype ids, for `nft list` to print the map readably
 const TYPE_IPADDR: u32 = 7;
@@ -346,6 +359,50 @@ fn dnat_via_map() -> [Expr; 4] {
     ]
 }
 
+/// `meta l4proto tcp th dport <port>`.
+fn tcp_dport_eq(port: u16) -> [Expr; 4] {
+    [
+        Expr::Meta {
+            key: 16,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: 0,
+            data: vec![6],
+        },
+        Expr::Payload {
+            base: 2,
+            offset: 2,
+            len: 2,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: 0,
+            data: port.to_be_bytes().to_vec(),
+        },
+    ]
+}
+
+/// `dnat ip to <addr>:<port>`.
+fn dnat_to(to: SocketAddrV4) -> [Expr; 3] {
+    [
+        Expr::Immediate {
+            dreg: REG_1,
+            data: to.ip().octets().to_vec(),
+        },
+        Expr::Immediate {
+            dreg: REG32_01,
+            data: to.port().to_be_bytes().to_vec(),
+        },
+        Expr::Dnat {
+            addr: REG_1,
+            proto: REG32_01,
+        },
+    ]
+}
+
 fn rule(chain: &'static str, parts: &[&[Expr]], comment: Option<&'static str>) -> Rule {
     Rule {
         chain,
@@ -391,6 +448,18 @@ impl Firewall {
                 "output",
                 &[&ip_daddr_eq(self.publish), &dnat_via_map()],
                 None,
+            ));
+        }
+        if let Some(to) = self.credentials_to {
+            rules.push(rule(
+                "prerouting",
+                &[
+                    &iifname(true, br),
+                    &ip_daddr_eq(CREDENTIALS_ADDRESS),
+                    &tcp_dport_eq(80),
+                    &dnat_to(to),
+                ],
+                Some("task role credentials: 169.254.170.2:80 is berth's endpoint"),
             ));
         }
         rules.push(rule(
@@ -629,7 +698,52 @@ mod tests {
             bridge: "berth0".into(),
             subnet: "10.229.0.0/20".parse().unwrap(),
             publish,
+            credentials_to: None,
         }
+    }
+
+    #[test]
+    fn credentials_address_is_sent_to_the_endpoint_only_from_the_bridge() {
+        let to = SocketAddrV4::new(Ipv4Addr::new(10, 229, 0, 1), 51679);
+        let rules = Firewall {
+            credentials_to: Some(to),
+            ..fw(Ipv4Addr::LOCALHOST)
+        }
+        .rules();
+        let pre: Vec<&Rule> = rules.iter().filter(|r| r.chain == "prerouting").collect();
+        assert_eq!(pre.len(), 1);
+        let e = &pre[0].exprs;
+        assert!(
+            e.iter()
+                .any(|x| matches!(x, Expr::Cmp { op: 0, data, .. } if data.starts_with(b"berth0")))
+        );
+        assert!(e.contains(&Expr::Cmp {
+            sreg: REG_1,
+            op: 0,
+            data: vec![169, 254, 170, 2]
+        }));
+        assert!(e.contains(&Expr::Cmp {
+            sreg: REG_1,
+            op: 0,
+            data: vec![0, 80]
+        }));
+        assert_eq!(
+            e[e.len() - 3..],
+            [
+                Expr::Immediate {
+                    dreg: REG_1,
+                    data: vec![10, 229, 0, 1]
+                },
+                Expr::Immediate {
+                    dreg: REG32_01,
+                    data: 51679u16.to_be_bytes().to_vec()
+                },
+                Expr::Dnat {
+                    addr: REG_1,
+                    proto: REG32_01
+                },
+            ]
+        );
     }
 
     #[test]

@@ -100,7 +100,7 @@ mod validate;
 pub use config::{ConfigError, ForwardingPolicy, NetworkConfig, VethTeardown};
 pub use error::ErrorKind;
 pub use files::{FilesError, HostDns, HostsEntry, ResolvConf};
-pub use firewall::FirewallError;
+pub use firewall::{CREDENTIALS_ADDRESS, FirewallError};
 pub use ids::VETH_PREFIX;
 pub use ipam::{IpamError, Ipv4Net, Subnet};
 pub use manager::{HostReport, NetworkError, NetworkManager, TASK_INTERFACE, TeardownError};

@@ -5,7 +5,7 @@
 //! task): the host side is done on the calling thread, the inside of each task namespace
 //! through a socket opened in it by a throwaway thread (see `netns`).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -201,6 +201,9 @@ impl NetworkManager {
             bridge: config.bridge.clone(),
             subnet: config.subnet,
             publish: config.publish_address,
+            credentials_to: config
+                .credentials_port
+                .map(|port| SocketAddrV4::new(subnet.gateway(), port)),
         };
         Ok(NetworkManager {
             config,

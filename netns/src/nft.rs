@@ -207,6 +207,8 @@ pub(crate) enum Expr {
     Counter,
     /// `immediate reg 0 <verdict>`.
     Verdict(i32),
+    /// `immediate reg <dreg> <data>`: a constant into a data register.
+    Immediate { dreg: u32, data: Vec<u8> },
     /// `ct load <key> => dreg` (0 state, 2 status).
     Ct { key: u32, dreg: u32 },
     /// `fib <flags> <result> => dreg` (flags 2 daddr; result 3 addrtype).
@@ -224,7 +226,7 @@ impl Expr {
             Expr::Dnat { .. } => "nat",
             Expr::Masquerade => "masq",
             Expr::Counter => "counter",
-            Expr::Verdict(_) => "immediate",
+            Expr::Verdict(_) | Expr::Immediate { .. } => "immediate",
             Expr::Ct { .. } => "ct",
             Expr::Fib { .. } => "fib",
         }
@@ -283,6 +285,9 @@ impl Expr {
                         v.bytes(1, &code.to_be_bytes());
                     });
                 });
+            }
+            Expr::Immediate { dreg, data } => {
+                w.be32(1, *dreg).data(2, data);
             }
             Expr::Ct { key, dreg } => {
                 w.be32(1, *dreg).be32(2, *key);

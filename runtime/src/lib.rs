@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod images;
 pub mod paths;
+pub mod secrets;
 pub mod shim;
 pub mod spec;
 pub mod state;

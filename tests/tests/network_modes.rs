@@ -5,29 +5,12 @@
 
 mod net_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_tests::daemon::Daemon;
 use berth_tests::require_e2e;
 use net_support::*;
 use serde_json::{Value, json};
-
-/// Waits until the container's log contains `needle`.
-fn wait_log(d: &Daemon, id: &str, container: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = d.logs(id, container);
-        if out.contains(needle) {
-            return out;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{container} never logged {needle:?}:\n{out}\n{:#}",
-            d.describe(id)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn bindings(c: &Value) -> Vec<(u64, u64, String)> {
     c["networkBindings"]
@@ -481,14 +464,6 @@ fn container_port_ranges_are_published_port_by_port() {
 }
 
 /// The JSON a container printed on the log line starting with `prefix`.
-fn printed_json(out: &str, prefix: &str) -> Value {
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} line in: {out}"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
-}
-
 #[test]
 fn containers_read_their_task_metadata_from_the_v4_endpoint() {
     require_e2e!();

@@ -3,6 +3,7 @@
 
 mod exec;
 mod images;
+mod secrets;
 mod system;
 mod tasks;
 
@@ -15,6 +16,7 @@ use clap::Args;
 
 pub(crate) use exec::ExecArgs;
 pub(crate) use images::{ImagesArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs};
+pub(crate) use secrets::{RoleCommand, SecretCommand};
 pub(crate) use system::{CredentialsArgs, SystemCommand, VolumeCommand};
 pub(crate) use tasks::{DescribeArgs, LogsArgs, PsArgs, RegisterArgs, RunArgs, StopArgs};
 
@@ -134,6 +136,8 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Credentials(a) => system::credentials(&g, a),
         Command::Info => system::info(&g).await,
         Command::Volume(c) => system::volume(&g, c).await,
+        Command::Secret(c) => secrets::secret(&g, c).await,
+        Command::Role(c) => secrets::role(&g, c).await,
         Command::System(c) => system::system(&g, c),
     }
 }

@@ -285,7 +285,12 @@ fn host_settings_and_table_layout() {
         let live = m
             .setup_task(&awsvpc(h, "live", task_ip(3), vec![]))
             .unwrap();
-        let m = NetworkManager::new(h.config()).unwrap();
+        // (a daemon serves task role credentials on its metadata port)
+        let m = NetworkManager::new(NetworkConfig {
+            credentials_port: Some(51679),
+            ..h.config()
+        })
+        .unwrap();
         h.sh("ip link del berth0 && echo 0 > /proc/sys/net/ipv4/ip_forward");
         let report = m.reconcile(std::slice::from_ref(&live.network)).unwrap();
         assert!(
@@ -343,6 +348,7 @@ fn host_settings_and_table_layout() {
             "oifname \"berth0\" ct state established,related accept",
             "oifname \"berth0\" ct status dnat accept",
             "oifname \"berth0\" iifname != \"berth0\" counter packets",
+            "iifname \"berth0\" ip daddr 169.254.170.2 tcp dport 80 dnat to 10.229.0.1:51679",
         ] {
             assert!(table.contains(line), "missing `{line}` in\n{table}");
         }

@@ -106,4 +106,20 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        version: 4,
+        name: "secrets_and_roles",
+        sql: include_str!("migrations/0004_secrets_and_roles.sql"),
+        fixtures: &[
+            (
+                "secrets",
+                "INSERT INTO secrets VALUES ('db-pass', 'hunter2', 1.0)",
+            ),
+            (
+                "role_credentials",
+                "INSERT INTO role_credentials VALUES ('arn:aws:iam::000000000000:role/app', \
+                 'AKIAFIXTURE', 'secret', NULL, NULL, 1.0)",
+            ),
+        ],
+    },
 ];

@@ -17,6 +17,7 @@ use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
 use crate::cgroup::{TaskCgroupLimits, cpu_shares_for_units};
 use crate::db::DbError;
+use crate::secrets;
 use crate::shim::{self, ControlReply, ControlRequest, RunStatus, ShimState};
 use crate::state::model::{Task, TaskRecord, status as st};
 use crate::state::repo;
@@ -258,18 +259,31 @@ async fn provision_task(
     id: &str,
     steps: &mut Steps<'_>,
 ) -> Result<Option<Provisioned>, EngineError> {
-    // The record and the addresses leased at admission, in one database job.
+    // The record, the addresses leased at admission and the containers' secrets, in one
+    // database job.
     let tid = id.to_owned();
-    let (rec, addresses) = engine
+    let (rec, addresses, def, secrets) = engine
         .db()
         .call(move |db| {
-            let rec = repo::get_task(db.conn(), &tid)?;
-            Ok::<_, DbError>((rec, repo::task_addresses(db.conn(), &tid)?))
+            let Some(rec) = repo::get_task(db.conn(), &tid)? else {
+                return Ok::<_, DbError>(None);
+            };
+            let def = provision::definition(&rec);
+            let secrets = match &def {
+                Ok(def) => secrets::resolve_for_task(db.conn(), def.definition()),
+                Err(_) => Ok(Default::default()),
+            };
+            let addresses = repo::task_addresses(db.conn(), &tid)?;
+            Ok(Some((rec, addresses, def, secrets)))
         })
-        .await?;
-    let rec = rec.ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
+        .await?
+        .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
     steps.done("record read");
-    let def = provision::definition(&rec).map_err(EngineError::Invalid)?;
+    let def = def.map_err(EngineError::Invalid)?;
+    let secrets = match secrets {
+        Ok(s) => s,
+        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+    };
     let mode: NetworkMode = rec
         .runtime
         .network_mode
@@ -394,6 +408,8 @@ async fn provision_task(
         images,
         rootfs,
         metadata_ids: rec.runtime.metadata_ids.clone(),
+        secrets,
+        credentials_id: rec.runtime.credentials_id.clone(),
     };
     let e2 = engine.clone();
     let prepared = tokio::task::spawn_blocking(move || provision::prepare(&e2, &input))

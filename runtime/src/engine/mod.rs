@@ -24,6 +24,7 @@
 //! objects and files no live task owns.
 
 pub mod arn;
+pub mod credentials;
 mod driver;
 mod exec;
 mod files;

@@ -68,6 +68,10 @@ pub(crate) struct PrepareInput {
     pub rootfs: Option<MountedRootfs>,
     /// Each container's task metadata endpoint id.
     pub metadata_ids: BTreeMap<String, String>,
+    /// Each container's variables from its `secrets`, resolved from berth's store.
+    pub secrets: BTreeMap<String, Vec<(String, String)>>,
+    /// The task's credentials id, when it has a task role.
+    pub credentials_id: Option<String>,
 }
 
 /// The containers' root filesystems, mounted ahead of the rest of the preparation (alongside
@@ -409,6 +413,28 @@ fn metadata_base(engine: &Engine, mode: NetworkMode) -> Option<String> {
     Some(format!("http://{host}:{port}"))
 }
 
+/// How a task of `mode` finds its role credentials, as SDKs read it: the relative URI on
+/// `169.254.170.2` from a task namespace (the firewall sends that address to the
+/// endpoint), a full loopback URI (which SDKs accept) from the host's; none mode has no
+/// network.
+fn credentials_variable(engine: &Engine, mode: NetworkMode, id: &str) -> Option<(String, String)> {
+    let path = format!("/v2/credentials/{id}");
+    match mode {
+        NetworkMode::Awsvpc | NetworkMode::Bridge => {
+            engine.inner().net.config().credentials_port?;
+            Some(("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI".into(), path))
+        }
+        NetworkMode::Host => {
+            let port = engine.config().metadata_port?;
+            Some((
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+                format!("http://127.0.0.1:{port}{path}"),
+            ))
+        }
+        NetworkMode::None => None,
+    }
+}
+
 fn container_plan(
     engine: &Engine,
     input: &PrepareInput,
@@ -430,6 +456,13 @@ fn container_plan(
             format!("{base}/v3/{id}"),
         ));
     }
+    if let Some(id) = &input.credentials_id {
+        env.extend(credentials_variable(
+            engine,
+            super::run::network_mode(&input.def),
+            id,
+        ));
+    }
     for f in &c.environment_files {
         if let Some(path) = files::local_env_file(&f.value) {
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -449,6 +482,10 @@ fn container_plan(
             env.retain(|(n, _)| n != k);
             env.push((k.clone(), kv.value.clone().unwrap_or_default()));
         }
+    }
+    for (k, v) in input.secrets.get(&name).into_iter().flatten() {
+        env.retain(|(n, _)| n != k);
+        env.push((k.clone(), v.clone()));
     }
     let lp = c.linux_parameters.as_ref();
     let caps = lp.and_then(|l| l.capabilities.as_ref());

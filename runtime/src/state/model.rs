@@ -224,6 +224,11 @@ pub struct TaskRuntime {
     /// no container can guess another's.
     #[serde(default)]
     pub metadata_ids: BTreeMap<String, String>,
+    /// The task's credentials id when it has a `taskRoleArn`
+    /// (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` ends in it): `<task-id>-<random>`, as
+    /// unguessable as the metadata ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_id: Option<String>,
     /// CPU units and MiB the task holds on the host while it is not STOPPED.
     #[serde(default)]
     pub reserved_cpu: u64,

@@ -103,7 +103,7 @@ fn task_level(def: &TaskDefinition, w: &mut impl FnMut(String, String)) {
     if set(&def.task_role_arn) {
         w(
             "taskRoleArn".into(),
-            "berth does not assume IAM roles; containers get no task role credentials".into(),
+            "berth does not assume IAM roles; the credentials endpoint serves what `berth role put` stored for the role".into(),
         );
     }
     if set(&def.execution_role_arn) {
@@ -180,20 +180,6 @@ fn container(
             f("repositoryCredentials"),
             "AWS Secrets Manager is not available; berth authenticates to the registry with its own configured credentials"
                 .into(),
-        );
-    }
-    if !c.secrets.is_empty() {
-        let names: Vec<&str> = c.secrets.iter().map(|s| s.name.as_str()).collect();
-        w(
-            f("secrets"),
-            format!(
-                "AWS Secrets Manager and SSM Parameter Store are not available; {} not set",
-                if names.len() == 1 {
-                    format!("variable {} is", names[0])
-                } else {
-                    format!("variables {} are", names.join(", "))
-                }
-            ),
         );
     }
     for (j, ef) in c.environment_files.iter().enumerate() {

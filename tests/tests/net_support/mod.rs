@@ -2,7 +2,7 @@
 //! fetching pages from inside a fake host or a LAN peer, task addresses as DescribeTasks
 //! shows them, berth's nftables map and the lease tables.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::Ipv4Addr;
 use std::process::Child;
@@ -182,4 +182,30 @@ pub(crate) fn host_can_bind(d: &Daemon, port: u16) -> bool {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     nc.0.try_wait().unwrap().is_none()
+}
+
+/// Waits until the container's log contains `needle`.
+pub(crate) fn wait_log(d: &Daemon, id: &str, container: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = d.logs(id, container);
+        if out.contains(needle) {
+            return out;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{container} never logged {needle:?}:\n{out}\n{:#}",
+            d.describe(id)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The JSON a container printed after `prefix` on a line of its own.
+pub(crate) fn printed_json(out: &str, prefix: &str) -> Value {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} line in: {out}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
 }

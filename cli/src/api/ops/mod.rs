@@ -4,6 +4,7 @@
 mod berth;
 mod clusters;
 mod exec;
+mod secrets;
 mod taskdefs;
 mod tasks;
 
@@ -63,6 +64,14 @@ pub(crate) async fn berth(d: &Daemon, op: &str, body: &[u8]) -> Result<Reply, Ap
         "ValidateTaskDefinition" => taskdefs::validate_only(body).map(Reply::Json),
         "StopTask" => berth::stop_task(d, parse(body)?).await.map(Reply::Json),
         "WaitTask" => berth::wait_task(d, parse(body)?).await.map(Reply::Json),
+        "PutSecret" => secrets::put_secret(d, parse(body)?).await.map(Reply::Json),
+        "ListSecrets" => secrets::list_secrets(d).await.map(Reply::Json),
+        "DeleteSecret" => secrets::delete_secret(d, parse(body)?)
+            .await
+            .map(Reply::Json),
+        "PutRoleCredentials" => secrets::put_role(d, parse(body)?).await.map(Reply::Json),
+        "ListRoleCredentials" => secrets::list_roles(d).await.map(Reply::Json),
+        "DeleteRoleCredentials" => secrets::delete_role(d, parse(body)?).await.map(Reply::Json),
         other => Err(ApiError::new(
             "UnknownOperationException",
             StatusCode::BAD_REQUEST,

@@ -1122,7 +1122,7 @@ fn every_unhonoured_field_is_warned_about_once() {
     let ok = run(v).unwrap();
     let got: Vec<String> = ok.warnings().iter().map(|w| w.to_string()).collect();
     let want = [
-        "taskRoleArn: berth does not assume IAM roles; containers get no task role credentials",
+        "taskRoleArn: berth does not assume IAM roles; the credentials endpoint serves what `berth role put` stored for the role",
         "executionRoleArn: berth does not assume IAM roles; images are pulled with berth's own registry credentials",
         "placementConstraints: not evaluated; berth places every task on this host",
         "proxyConfiguration: App Mesh proxy configuration is not applied",
@@ -1139,7 +1139,6 @@ fn every_unhonoured_field_is_warned_about_once() {
         "volumes[4].dockerVolumeConfiguration.driverOpts: options of another volume driver are not applied; berth creates a plain local directory",
         "volumes[5].dockerVolumeConfiguration.driverOpts: size is not an option of the local driver (type, device, o); tasks using this volume fail to start",
         "containerDefinitions[0].repositoryCredentials: AWS Secrets Manager is not available; berth authenticates to the registry with its own configured credentials",
-        "containerDefinitions[0].secrets: AWS Secrets Manager and SSM Parameter Store are not available; variables DB_PASS, API_KEY are not set",
         "containerDefinitions[0].environmentFiles[0]: S3 environment files are not read (berth reads local files given as an absolute path or file:// URL)",
         "containerDefinitions[0].logConfiguration.options: awslogs options awslogs-create-group, awslogs-region are not used; logs stay on this host, named by awslogs-group and awslogs-stream-prefix",
         "containerDefinitions[0].logConfiguration.secretOptions: log driver secrets are not fetched",

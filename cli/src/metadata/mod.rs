@@ -4,6 +4,8 @@
 //! containers reach at `$ECS_CONTAINER_METADATA_URI_V4` (set by the engine). Task
 //! namespaces reach it on the bridge gateway, host-mode tasks on 127.0.0.1.
 //!
+//! The same listeners serve task role credentials (`credentials.rs`).
+//!
 //! The gateway address exists only once the bridge does (the first namespaced task
 //! creates it), so that listener binds with `IP_FREEBIND`. The endpoint answers only
 //! what a container's unguessable endpoint id names; it changes nothing.
@@ -24,6 +26,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::api::{Body, full};
+
+mod credentials;
 
 /// The ECS agent's task metadata port.
 pub(crate) const METADATA_PORT: u16 = 51679;
@@ -90,7 +94,7 @@ async fn serve(engine: Engine, listener: TcpListener) {
     }
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(full(body.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -125,6 +129,9 @@ async fn handle(engine: Engine, req: Request<Incoming>) -> Result<Response<Body>
         ));
     }
     let path = req.uri().path().trim_end_matches('/');
+    if let Some(request) = credentials::route(path, req.uri().query()) {
+        return Ok(credentials::answer(&engine, request).await);
+    }
     let Some((id, view)) = route(path) else {
         return Ok(json_response(
             StatusCode::NOT_FOUND,
