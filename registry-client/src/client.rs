@@ -49,6 +49,24 @@ pub enum CredentialSource {
     Anonymous,
 }
 
+/// A user name and password given for one pull (an ECS `repositoryCredentials`), used
+/// for the reference's registry instead of the configured source.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The registry user.
+    pub username: String,
+    /// Its password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Registry client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -331,7 +349,14 @@ impl RegistryClient {
             .any(|r| r == registry)
     }
 
-    async fn credentials(&self, reference: &Reference) -> Result<RegistryAuth, RegistryError> {
+    async fn credentials(
+        &self,
+        reference: &Reference,
+        login: Option<&Login>,
+    ) -> Result<RegistryAuth, RegistryError> {
+        if let Some(l) = login {
+            return Ok(RegistryAuth::Basic(l.username.clone(), l.password.clone()));
+        }
         let registry = reference.registry().to_owned();
         let source = self.config.credentials.clone();
         let lookup = tokio::task::spawn_blocking(move || {
@@ -357,8 +382,12 @@ impl RegistryClient {
         }
     }
 
-    async fn session(&self, reference: &Reference) -> Result<Session, RegistryError> {
-        let auth = self.credentials(reference).await?;
+    async fn session(
+        &self,
+        reference: &Reference,
+        login: Option<&Login>,
+    ) -> Result<Session, RegistryError> {
+        let auth = self.credentials(reference, login).await?;
         let oci_ref = reference.to_oci();
         let insecure = self.is_insecure(reference.registry());
         let client = self.oci_client(reference.registry(), &auth).await;
@@ -378,7 +407,18 @@ impl RegistryClient {
         reference: &Reference,
         platform: &Platform,
     ) -> Result<ResolvedImage, RegistryError> {
-        let session = self.session(reference).await?;
+        self.resolve_as(reference, platform, None).await
+    }
+
+    /// [`resolve`](Self::resolve) with `login` for the reference's registry (when given)
+    /// instead of the configured credentials; the image's blobs are fetched with it too.
+    pub async fn resolve_as(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+        login: Option<&Login>,
+    ) -> Result<ResolvedImage, RegistryError> {
+        let session = self.session(reference, login).await?;
         let what = format!("manifest for {reference}");
         let (bytes, digest) = session
             .manifest(&session.reference, reference.digest(), &what)

@@ -31,7 +31,7 @@ pub mod reference;
 mod sys;
 pub mod unpack;
 
-pub use client::{ClientConfig, RegistryClient, RegistryError, ResolvedImage};
+pub use client::{ClientConfig, Login, RegistryClient, RegistryError, ResolvedImage};
 pub use content::{ContentError, ContentStore};
 pub use digest::Digest;
 pub use error::Class;

@@ -195,7 +195,7 @@ async fn pulls_by_tag_and_digest_and_gives_tasks_a_rootfs() {
     // The task start's path: one lookup, the same rootfs as rootfs() gives.
     let fast = env
         .svc
-        .ensure_rootfs(&reference, &Progress::none())
+        .ensure_rootfs(&reference, &Progress::none(), None)
         .await
         .unwrap();
     let slow = env.svc.rootfs(&reference).await.unwrap();

@@ -6,8 +6,13 @@ mod api_support;
 
 use std::time::Duration;
 
-use api_support::{aws_err, aws_ok, container, setup, task_arns, task_id};
-use berth_tests::daemon::Daemon;
+use api_support::{
+    HostRegistry, aws_err, aws_ok, container, setup, setup_with, task_arns, task_id,
+    with_host_registry,
+};
+use berth_tests::daemon::{APPLETS, Daemon};
+use berth_tests::images::ImageBuilder;
+use berth_tests::proxy::Auth;
 use berth_tests::require_e2e;
 use serde_json::{Value, json};
 
@@ -454,5 +459,53 @@ fn concurrent_retries_with_one_client_token_start_the_tasks_once() {
     let all = list(&d, json!({"family": "race"}));
     assert_eq!(all.len(), 6, "{all:?}");
     stop_and_wait(&d, &all);
+    d.assert_clean();
+}
+
+/// A container's `repositoryCredentials` name a secret in berth's store holding
+/// `{"username", "password"}`: its image is pulled with that login, which the registry
+/// requires (without it the pull is refused and the task fails to start).
+#[test]
+fn repository_credentials_pull_a_private_image_with_the_stored_login() {
+    require_e2e!();
+    let (d, _image) = setup_with(with_host_registry());
+    let reg = HostRegistry::start(&d.host);
+    let image = ImageBuilder::busybox(APPLETS)
+        .cmd(&["sh", "-c", "echo from-a-private-image"])
+        .build();
+    let reference = reg.push(&d.host, &image, "private/app:v1");
+    reg.proxy.set_auth(Auth::Basic {
+        user: "ada".into(),
+        password: "pw".into(),
+    });
+
+    d.register(json!({"family": "private-anon", "containerDefinitions": [
+        {"name": "app", "image": reference, "memory": 32}]}));
+    let id = d.run_task("private-anon");
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
+    let reason = t["stoppedReason"].as_str().unwrap();
+    assert!(reason.starts_with("CannotPullContainerError"), "{reason}");
+
+    let login = r#"{"username":"ada","password":"pw"}"#;
+    let put = d.cli(&["secret", "put", "registry-login", "--value", login]);
+    assert!(put.status.success(), "{put:?}");
+    d.register(json!({"family": "private", "containerDefinitions": [
+        {"name": "app", "image": reference, "memory": 32, "repositoryCredentials": {
+            "credentialsParameter": "arn:aws:secretsmanager:us-east-1:123456789012:secret:registry-login-AbCdEf"}}]}));
+    let id = d.run_task("private");
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "EssentialContainerExited", "{t:#}");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
+    assert!(logs(&d, &id, "app").contains("from-a-private-image"));
+    assert!(
+        reg.proxy
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/manifests/")
+                && r.header("authorization")
+                    .is_some_and(|a| a.starts_with("Basic "))),
+        "no authenticated manifest request"
+    );
     d.assert_clean();
 }

@@ -366,7 +366,7 @@ async fn provision_task(
             // the background (its layers are fetched by tasks of their own) and its
             // layers stay stored for the next task.
             let images = tokio::select! {
-                pulled = images_step::pull(engine, &def) => match pulled {
+                pulled = images_step::pull(engine, &def, &secrets.logins) => match pulled {
                     Ok(images) => images,
                     Err(reason) => {
                         return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
@@ -408,7 +408,7 @@ async fn provision_task(
         images,
         rootfs,
         metadata_ids: rec.runtime.metadata_ids.clone(),
-        secrets,
+        secrets: secrets.env,
         credentials_id: rec.runtime.credentials_id.clone(),
     };
     let e2 = engine.clone();

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use berth_registry::Login;
+
 use super::provision::{self, MountedRootfs};
 use super::{Engine, now, status};
 use crate::images::{Progress, RootFs};
@@ -40,12 +42,17 @@ pub(super) async fn stored_and_mounted(
 
 /// Ensures every image of the task, pulling what is missing. `Err` is the task's
 /// `stoppedReason`.
-pub(super) async fn pull(engine: &Engine, def: &ValidatedTaskDefinition) -> Result<Images, String> {
+/// An image named with `repositoryCredentials` is pulled with the login in `logins`.
+pub(super) async fn pull(
+    engine: &Engine,
+    def: &ValidatedTaskDefinition,
+    logins: &BTreeMap<String, Login>,
+) -> Result<Images, String> {
     let mut images = Images::new();
     for reference in references(def) {
         let root = engine
             .images()
-            .ensure_rootfs(&reference, &Progress::none())
+            .ensure_rootfs(&reference, &Progress::none(), logins.get(&reference))
             .await
             .map_err(|e| format!("CannotPullContainerError: {}", crate::engine::chain(&e)))?;
         images.insert(reference, root);

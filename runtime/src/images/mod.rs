@@ -62,7 +62,7 @@ use std::sync::{Arc, Weak};
 use berth_registry::client::ClientConfig;
 use berth_registry::manifest::{Healthcheck, ImageConfig, MAX_CONFIG_BYTES};
 use berth_registry::unpack::Limits;
-use berth_registry::{ContentStore, Digest, Platform, RegistryClient};
+use berth_registry::{ContentStore, Digest, Login, Platform, RegistryClient};
 use serde::Serialize;
 
 use crate::db::DbHandle;
@@ -372,7 +372,7 @@ impl ImageService {
     ) -> Result<ImageSummary, ImageError> {
         let platform = platform.cloned().unwrap_or_else(Platform::host);
         match ImageSource::parse(reference)? {
-            ImageSource::Registry(r) => self.pull_registry(&r, &platform, progress).await,
+            ImageSource::Registry(r) => self.pull_registry(&r, &platform, progress, None).await,
             src @ ImageSource::Archive { .. } => self.load_source(&src, &platform, progress).await,
         }
     }
@@ -386,6 +386,18 @@ impl ImageService {
         platform: Option<&Platform>,
         progress: &Progress,
     ) -> Result<ImageSummary, ImageError> {
+        self.ensure_as(reference, platform, progress, None).await
+    }
+
+    /// [`ensure`](Self::ensure), pulling with `login` (when given) instead of the
+    /// configured credentials.
+    pub async fn ensure_as(
+        &self,
+        reference: &str,
+        platform: Option<&Platform>,
+        progress: &Progress,
+        login: Option<&Login>,
+    ) -> Result<ImageSummary, ImageError> {
         let source = ImageSource::parse(reference)?;
         let key = source.key();
         let platform = platform.cloned().unwrap_or_else(Platform::host);
@@ -393,7 +405,7 @@ impl ImageService {
             return Ok(summary);
         }
         match source {
-            ImageSource::Registry(r) => self.pull_registry(&r, &platform, progress).await,
+            ImageSource::Registry(r) => self.pull_registry(&r, &platform, progress, login).await,
             src @ ImageSource::Archive { .. } => self.load_source(&src, &platform, progress).await,
         }
     }
@@ -563,11 +575,12 @@ impl ImageService {
         &self,
         reference: &str,
         progress: &Progress,
+        login: Option<&Login>,
     ) -> Result<RootFs, ImageError> {
         if let Some(root) = self.stored_rootfs(reference).await? {
             return Ok(root);
         }
-        self.ensure(reference, Some(&Platform::host()), progress)
+        self.ensure_as(reference, Some(&Platform::host()), progress, login)
             .await?;
         self.rootfs(reference).await
     }

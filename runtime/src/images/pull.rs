@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use berth_registry::layer::{self, BlobSink, LayerJob, LayerOutcome};
 use berth_registry::manifest::{Descriptor, ImageConfig, ImageManifest};
-use berth_registry::{Digest, Platform, Reference, ResolvedImage};
+use berth_registry::{Digest, Login, Platform, Reference, ResolvedImage};
 
 use super::error::{ImageError, io_err};
 use super::progress::{LayerInfo, Progress, ProgressEvent};
@@ -44,9 +44,15 @@ impl ImageService {
         reference: &Reference,
         platform: &Platform,
         progress: &Progress,
+        login: Option<&Login>,
     ) -> Result<ImageSummary, ImageError> {
         let shared = Arc::new(self.inner.gc.clone().read_owned().await);
-        let resolved = Arc::new(self.inner.client.resolve(reference, platform).await?);
+        let resolved = Arc::new(
+            self.inner
+                .client
+                .resolve_as(reference, platform, login)
+                .await?,
+        );
         let r = &resolved;
         self.store_image(
             Incoming {

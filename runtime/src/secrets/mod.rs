@@ -4,7 +4,9 @@
 //!   an optional JSON key, an SSM parameter ARN, or a parameter name) is looked up by name
 //!   in berth's own store (`berth secret put NAME`) when the task starts, and set as the
 //!   variable `secrets[].name`. A secret that is not there fails the task's start, as on
-//!   ECS, with a reason that names it and says how to add it.
+//!   ECS, with a reason that names it and says how to add it. A container's
+//!   `repositoryCredentials` name a secret holding `{"username", "password"}`: the
+//!   login its image is pulled with.
 //! * **task role credentials**: a task whose `taskRoleArn` names a role gets
 //!   `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`, and the credentials endpoint answers with
 //!   what is stored for the role (`berth role put ARN`). berth cannot assume the role: it
@@ -18,6 +20,7 @@ pub mod store;
 
 use std::collections::BTreeMap;
 
+use berth_registry::Login;
 use rusqlite::Connection;
 
 use crate::db::DbError;
@@ -53,6 +56,11 @@ pub enum SecretError {
     },
     #[error("{value_from} is not in berth's secret store; add it with `berth secret put {name}`")]
     NotFound { value_from: String, name: String },
+    #[error(
+        "{value_from} is not a registry login: repositoryCredentials needs a secret \
+         {{\"username\": \"…\", \"password\": \"…\"}}"
+    )]
+    NotALogin { value_from: String },
     #[error("role ARN {0:?} is not valid: expected arn:PARTITION:iam::ACCOUNT:role/NAME")]
     InvalidRoleArn(String),
     #[error(transparent)]
@@ -67,6 +75,7 @@ impl SecretError {
             | SecretError::InvalidReference(_)
             | SecretError::Version { .. }
             | SecretError::JsonKey { .. }
+            | SecretError::NotALogin { .. }
             | SecretError::InvalidRoleArn(_) => ErrorClass::Invalid,
             SecretError::NotFound { .. } => ErrorClass::NotFound,
             SecretError::Db(e) => e.class(),
@@ -101,37 +110,73 @@ pub fn check_role_arn(arn: &str) -> Result<(), SecretError> {
     }
 }
 
-/// The variables each container of `def` gets from its `secrets`, by container name, in
-/// the order the definition lists them. Reads the store on the database thread; a task
-/// without secrets reads nothing.
+/// What a task's start takes from berth's store.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TaskSecrets {
+    /// The variables each container gets from its `secrets`, by container name, in the
+    /// order the definition lists them.
+    pub env: BTreeMap<String, Vec<(String, String)>>,
+    /// The registry login for each image a container names with `repositoryCredentials`
+    /// (the first such container's, when several name one image).
+    pub logins: BTreeMap<String, Login>,
+}
+
+/// Resolves `def`'s `secrets` and `repositoryCredentials`. Reads the store on the
+/// database thread; a task with neither reads nothing.
 ///
 /// The error is the task's `stoppedReason`, worded as the ECS agent's.
-pub fn resolve_for_task(
-    conn: &Connection,
-    def: &TaskDefinition,
-) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
-    let mut out = BTreeMap::new();
-    for c in def
-        .container_definitions
-        .iter()
-        .filter(|c| !c.secrets.is_empty())
-    {
-        let mut vars = Vec::with_capacity(c.secrets.len());
-        for s in &c.secrets {
-            let value = resolve_one(conn, &s.value_from).map_err(|(service, e)| {
-                format!(
-                    "ResourceInitializationError: unable to pull secrets or registry auth: \
-                     unable to retrieve secret from {}: container {}, variable {}: {e}",
-                    service.map_or("asm", SecretService::short),
-                    c.name.as_deref().unwrap_or_default(),
-                    s.name,
-                )
-            })?;
-            vars.push((s.name.clone(), value));
+pub fn resolve_for_task(conn: &Connection, def: &TaskDefinition) -> Result<TaskSecrets, String> {
+    let fail = |service: Option<SecretService>, what: String, e: SecretError| {
+        format!(
+            "ResourceInitializationError: unable to pull secrets or registry auth: \
+             unable to retrieve secret from {}: {what}: {e}",
+            service.map_or("asm", SecretService::short),
+        )
+    };
+    let mut out = TaskSecrets::default();
+    for c in &def.container_definitions {
+        let name = c.name.as_deref().unwrap_or_default();
+        if !c.secrets.is_empty() {
+            let mut vars = Vec::with_capacity(c.secrets.len());
+            for s in &c.secrets {
+                let value = resolve_one(conn, &s.value_from).map_err(|(service, e)| {
+                    fail(service, format!("container {name}, variable {}", s.name), e)
+                })?;
+                vars.push((s.name.clone(), value));
+            }
+            out.env.insert(name.to_owned(), vars);
         }
-        out.insert(c.name.clone().unwrap_or_default(), vars);
+        if let Some(rc) = &c.repository_credentials {
+            let image = c.image.clone().unwrap_or_default();
+            if out.logins.contains_key(&image) {
+                continue;
+            }
+            let what = || format!("container {name}, repositoryCredentials");
+            let value = resolve_one(conn, &rc.credentials_parameter)
+                .map_err(|(service, e)| fail(service, what(), e))?;
+            let login = registry_login(&rc.credentials_parameter, &value)
+                .map_err(|e| fail(Some(SecretService::SecretsManager), what(), e))?;
+            out.logins.insert(image, login);
+        }
     }
     Ok(out)
+}
+
+/// A `repositoryCredentials` secret's value: `{"username": …, "password": …}`, as ECS
+/// requires.
+fn registry_login(value_from: &str, value: &str) -> Result<Login, SecretError> {
+    #[derive(serde::Deserialize)]
+    struct Creds {
+        username: String,
+        password: String,
+    }
+    let c: Creds = serde_json::from_str(value).map_err(|_| SecretError::NotALogin {
+        value_from: value_from.to_owned(),
+    })?;
+    Ok(Login {
+        username: c.username,
+        password: c.password,
+    })
 }
 
 fn resolve_one(
@@ -184,7 +229,7 @@ mod tests {
                 {"name": "side", "image": "x"}
             ]
         }));
-        let got = resolve_for_task(c, &d).unwrap();
+        let got = resolve_for_task(c, &d).unwrap().env;
         assert_eq!(
             got,
             BTreeMap::from([(
@@ -194,6 +239,41 @@ mod tests {
                     ("TOKEN".to_owned(), "t0k".to_owned())
                 ]
             )])
+        );
+    }
+
+    #[test]
+    fn repository_credentials_become_the_images_login() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("berth.db")).unwrap();
+        let c = db.conn();
+        store::put_secret(c, "hub", r#"{"username":"ada","password":"pw"}"#, 1.0).unwrap();
+        store::put_secret(c, "plain", "pw", 1.0).unwrap();
+        let with = |param: &str| {
+            def(serde_json::json!({"family": "f", "containerDefinitions": [
+                {"name": "app", "image": "reg.example/app:1",
+                 "repositoryCredentials": {"credentialsParameter": param}},
+                {"name": "side", "image": "busybox"}
+            ]}))
+        };
+        let got =
+            resolve_for_task(c, &with("arn:aws:secretsmanager:r:1:secret:hub-AbCdEf")).unwrap();
+        assert_eq!(
+            got.logins,
+            BTreeMap::from([(
+                "reg.example/app:1".to_owned(),
+                Login {
+                    username: "ada".into(),
+                    password: "pw".into()
+                }
+            )])
+        );
+        assert!(got.env.is_empty());
+        let e = resolve_for_task(c, &with("arn:aws:secretsmanager:r:1:secret:plain")).unwrap_err();
+        assert!(
+            e.contains("container app, repositoryCredentials")
+                && e.contains("not a registry login"),
+            "{e}"
         );
     }
 

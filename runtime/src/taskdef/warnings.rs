@@ -175,13 +175,6 @@ fn container(
     w: &mut impl FnMut(String, String),
 ) {
     let f = |field: &str| format!("containerDefinitions[{i}].{field}");
-    if c.repository_credentials.is_some() {
-        w(
-            f("repositoryCredentials"),
-            "AWS Secrets Manager is not available; berth authenticates to the registry with its own configured credentials"
-                .into(),
-        );
-    }
     for (j, ef) in c.environment_files.iter().enumerate() {
         if !is_local_env_file(&ef.value) {
             w(

@@ -1138,7 +1138,6 @@ fn every_unhonoured_field_is_warned_about_once() {
         "volumes[4].dockerVolumeConfiguration.driver: volume driver \"rexray/ebs\" is not available; berth creates a local volume",
         "volumes[4].dockerVolumeConfiguration.driverOpts: options of another volume driver are not applied; berth creates a plain local directory",
         "volumes[5].dockerVolumeConfiguration.driverOpts: size is not an option of the local driver (type, device, o); tasks using this volume fail to start",
-        "containerDefinitions[0].repositoryCredentials: AWS Secrets Manager is not available; berth authenticates to the registry with its own configured credentials",
         "containerDefinitions[0].environmentFiles[0]: S3 environment files are not read (berth reads local files given as an absolute path or file:// URL)",
         "containerDefinitions[0].logConfiguration.options: awslogs options awslogs-create-group, awslogs-region are not used; logs stay on this host, named by awslogs-group and awslogs-stream-prefix",
         "containerDefinitions[0].logConfiguration.secretOptions: log driver secrets are not fetched",
