@@ -86,6 +86,7 @@ pub mod ipam;
 mod manager;
 mod netlink;
 mod netns;
+mod network_error;
 mod nft;
 mod pool;
 mod ports;

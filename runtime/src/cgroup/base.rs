@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::detect::{CgroupHost, CgroupVersion, ProcCgroups};
+use super::establish;
 use super::limits::{CPU_PERIOD_US, cpu_quota_us, cpu_weight_from_shares};
 use super::prime::PrimeTarget;
-use super::{CgroupError, REQUIRED_CONTROLLERS, read, write};
+use super::{CgroupError, read, write};
 
 /// The directory under the base that holds one cgroup per task. Not `tasks`: on v1
 /// every cgroup directory already has a `tasks` control file.
-const TASKS_DIR: &str = "task";
+pub(super) const TASKS_DIR: &str = "task";
 
 /// v2 controllers berth enables for its children when the host delegates them.
-const V2_WANTED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
+pub(super) const V2_WANTED: &[&str] = &["cpu", "cpuset", "io", "memory", "pids", "hugetlb"];
 
 /// Task-level limits (ECS task `cpu` and `memory`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,9 +47,9 @@ pub struct CgroupInfo {
 /// berth's subtree: `<base>/tasks/<task-id>/<container>`.
 #[derive(Debug, Clone)]
 pub struct BerthCgroups {
-    host: CgroupHost,
-    base: String,
-    controllers: Vec<String>,
+    pub(super) host: CgroupHost,
+    pub(super) base: String,
+    pub(super) controllers: Vec<String>,
 }
 
 impl BerthCgroups {
@@ -67,8 +68,8 @@ impl BerthCgroups {
     ) -> Result<(BerthCgroups, Vec<PathBuf>), CgroupError> {
         check_name(name)?;
         match host.version() {
-            CgroupVersion::V2 => establish_v2(host, own, pid),
-            CgroupVersion::V1 => establish_v1(host, own, name),
+            CgroupVersion::V2 => establish::v2(host, own, pid),
+            CgroupVersion::V1 => establish::v1(host, own, name),
         }
     }
 
@@ -306,205 +307,6 @@ impl BerthCgroups {
     }
 }
 
-fn establish_v2(
-    host: CgroupHost,
-    own: &ProcCgroups,
-    pid: u32,
-) -> Result<(BerthCgroups, Vec<PathBuf>), CgroupError> {
-    let own_path = own.unified.clone().unwrap_or_else(|| "/".to_owned());
-    // A daemon restarted by systemd starts in the service cgroup again; one started by
-    // hand may already sit in the `daemon` leaf of an earlier run.
-    let base = match own_path.strip_suffix("/daemon") {
-        Some(parent) if !parent.is_empty() => parent.to_owned(),
-        _ => own_path.clone(),
-    };
-    let dir = host.root().join(rel(&base));
-    let available: BTreeSet<String> = read(dir.join("cgroup.controllers"))?
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    for c in REQUIRED_CONTROLLERS {
-        if !available.contains(*c) {
-            return Err(CgroupError::MissingController {
-                controller: c.to_string(),
-                detail: format!(
-                    "{} lists {:?}; it is not delegated to berth's cgroup {base}",
-                    dir.join("cgroup.controllers").display(),
-                    available.iter().cloned().collect::<Vec<_>>().join(" ")
-                ),
-                required: REQUIRED_CONTROLLERS.join(", "),
-            });
-        }
-    }
-    let leaf = dir.join("daemon");
-    mkdir(&leaf)?;
-    // pid 0: nothing to move (tests that establish a subtree for a shim they start).
-    if pid != 0 && own_path != format!("{}/daemon", base.trim_end_matches('/')) {
-        write(leaf.join("cgroup.procs"), &pid.to_string())?;
-    }
-    let controllers: Vec<String> = V2_WANTED
-        .iter()
-        .filter(|c| available.contains(**c))
-        .map(|c| c.to_string())
-        .collect();
-    let enable = controllers
-        .iter()
-        .map(|c| format!("+{c}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    write(dir.join("cgroup.subtree_control"), &enable).map_err(|e| match e {
-        CgroupError::Write {
-            path,
-            value,
-            source,
-        } if source.raw_os_error() == Some(libc::EBUSY) => CgroupError::Write {
-            path,
-            value,
-            source: std::io::Error::new(
-                source.kind(),
-                format!(
-                    "{source}: other processes share berth's cgroup {base}; start berth \
-                         in a cgroup of its own (e.g. a systemd service with Delegate=yes)"
-                ),
-            ),
-        },
-        other => other,
-    })?;
-    let tasks = dir.join(TASKS_DIR);
-    mkdir(&tasks)?;
-    write(tasks.join("cgroup.subtree_control"), &enable)?;
-    Ok((
-        BerthCgroups {
-            host,
-            base,
-            controllers,
-        },
-        Vec::new(),
-    ))
-}
-
-fn establish_v1(
-    host: CgroupHost,
-    own: &ProcCgroups,
-    name: &str,
-) -> Result<(BerthCgroups, Vec<PathBuf>), CgroupError> {
-    for c in REQUIRED_CONTROLLERS {
-        if host.v1_mount(c).is_none() {
-            return Err(CgroupError::MissingController {
-                controller: c.to_string(),
-                detail: format!(
-                    "no v1 hierarchy for {c} is mounted under {}",
-                    host.root().display()
-                ),
-                required: REQUIRED_CONTROLLERS.join(", "),
-            });
-        }
-    }
-    // berth's own cgroup in each mounted controller.
-    let mut own_paths: Vec<(String, String)> = Vec::new();
-    for c in host.v1_controllers() {
-        let p = own.v1.get(c).cloned().unwrap_or_else(|| "/".to_owned());
-        own_paths.push((c.to_owned(), p));
-    }
-    let deepest = own_paths
-        .iter()
-        .map(|(_, p)| p.as_str())
-        .max_by_key(|p| components(p).len())
-        .unwrap_or("/")
-        .to_owned();
-    let divergent: Vec<String> = own_paths
-        .iter()
-        .filter(|(_, p)| !is_ancestor_or_self(p, &deepest))
-        .map(|(c, p)| format!("{c}:{p}"))
-        .collect();
-    if !divergent.is_empty() {
-        return Err(CgroupError::DivergentV1Paths {
-            detail: format!("{} are not ancestors of {deepest}", divergent.join(", ")),
-        });
-    }
-    let base = format!("{}/{name}", deepest.trim_end_matches('/'));
-    let mut created = Vec::new();
-    for hierarchy in host.v1_hierarchies() {
-        // Directories between this hierarchy's own cgroup and the base may not exist
-        // (e.g. cpu:/ when berth's memory cgroup is /process_api/<id>). Every one of
-        // them lies inside berth's own subtree; all are recorded, base included, so
-        // `release` can remove those left empty — also the ones another berth
-        // instance under the same cgroup created first.
-        let own_here = own_paths
-            .iter()
-            .filter(|(c, _)| host.v1_mount(c) == Some(hierarchy))
-            .map(|(_, p)| components(p).len())
-            .max()
-            .unwrap_or(0);
-        // Another berth under the same parent cgroup may remove a shared ancestor it
-        // found empty between our check and our mkdir (its `release`); the walk is
-        // repeated then, from the hierarchy's root.
-        let mut attempt = 0;
-        loop {
-            let mut made = Vec::new();
-            match create_v1_base(hierarchy, &base, own_here, &mut made) {
-                Ok(()) => {
-                    created.extend(made);
-                    break;
-                }
-                Err(e) if attempt < 5 && vanished(&e) => attempt += 1,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    let controllers = host
-        .v1_controllers()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    Ok((
-        BerthCgroups {
-            host,
-            base,
-            controllers,
-        },
-        created,
-    ))
-}
-
-/// Creates `base` and its `tasks` directory in one v1 hierarchy, recording in `created`
-/// each directory from depth `own_here` (those inside berth's own cgroup).
-fn create_v1_base(
-    hierarchy: &Path,
-    base: &str,
-    own_here: usize,
-    created: &mut Vec<PathBuf>,
-) -> Result<(), CgroupError> {
-    let mut dir = hierarchy.to_path_buf();
-    for (depth, comp) in components(base).into_iter().enumerate() {
-        let parent = dir.clone();
-        dir.push(comp);
-        if !dir.exists() {
-            mkdir(&dir)?;
-            init_cpuset(&parent, &dir)?;
-        }
-        if depth >= own_here {
-            created.push(dir.clone());
-        }
-    }
-    let tasks = dir.join(TASKS_DIR);
-    if !tasks.exists() {
-        mkdir(&tasks)?;
-        init_cpuset(&dir, &tasks)?;
-    }
-    Ok(())
-}
-
-/// Whether `e` says a directory disappeared under us.
-fn vanished(e: &CgroupError) -> bool {
-    match e {
-        CgroupError::Create { source, .. }
-        | CgroupError::Read { source, .. }
-        | CgroupError::Write { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        _ => false,
-    }
-}
-
 fn task_shares(limits: &TaskCgroupLimits) -> u64 {
     match limits.cpu_units {
         Some(units) => u64::from(units).clamp(super::limits::MIN_SHARES, super::limits::MAX_SHARES),
@@ -532,7 +334,7 @@ fn mkdir_v1(hierarchy: &Path, base: &str, path: &str) -> Result<(), CgroupError>
 
 /// Copies `cpuset.cpus` and `cpuset.mems` from `parent` when `dir` is a cpuset cgroup
 /// whose values are empty. A no-op in other hierarchies.
-fn init_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
+pub(super) fn init_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let child = dir.join(file);
         if !child.exists() {
@@ -546,7 +348,7 @@ fn init_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn mkdir(dir: &Path) -> Result<(), CgroupError> {
+pub(super) fn mkdir(dir: &Path) -> Result<(), CgroupError> {
     match std::fs::create_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -676,7 +478,7 @@ pub(super) fn keyed_value(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-fn check_name(name: &str) -> Result<(), CgroupError> {
+pub(super) fn check_name(name: &str) -> Result<(), CgroupError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
@@ -696,11 +498,11 @@ pub(super) fn rel(path: &str) -> &str {
     path.trim_start_matches('/')
 }
 
-fn components(path: &str) -> Vec<&str> {
+pub(super) fn components(path: &str) -> Vec<&str> {
     path.split('/').filter(|c| !c.is_empty()).collect()
 }
 
-fn is_ancestor_or_self(ancestor: &str, path: &str) -> bool {
+pub(super) fn is_ancestor_or_self(ancestor: &str, path: &str) -> bool {
     let a = components(ancestor);
     let p = components(path);
     a.len() <= p.len() && a.iter().zip(&p).all(|(x, y)| x == y)

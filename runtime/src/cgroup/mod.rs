@@ -28,6 +28,7 @@
 
 mod base;
 mod detect;
+mod establish;
 mod limits;
 mod prime;
 mod stats;

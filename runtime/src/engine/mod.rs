@@ -26,8 +26,11 @@
 pub mod arn;
 pub mod credentials;
 mod driver;
+mod driver_opts;
 mod exec;
 mod files;
+mod finalize;
+mod health;
 mod host;
 mod images_step;
 pub mod metadata;

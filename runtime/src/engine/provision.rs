@@ -23,12 +23,12 @@ use berth_netns::{HostDns, HostsEntry, NetworkMode, TaskNetwork, files as netfil
 use sha2::Digest as _;
 
 use super::files::{self, InRoot};
+use super::health::{health_check, image_health_check, wants_image_healthcheck};
 use super::volumes::{self, MountSource};
 use super::{Engine, sys};
 use crate::images::RootFs;
 use crate::shim::{
-    Condition, SharedNamespace, ShimContainer, ShimDependency, ShimHealthCheck, ShimRestartPolicy,
-    ShimTask,
+    Condition, SharedNamespace, ShimContainer, ShimDependency, ShimRestartPolicy, ShimTask,
 };
 use crate::spec::{
     self, BindMount, ContainerPlan, DeviceMapping, Namespace, Rlimit, SpecContext, TmpfsMount,
@@ -37,7 +37,6 @@ use crate::state::model::TaskRecord;
 use crate::taskdef::{
     ContainerCondition, ContainerDefinition, TaskDefinition, ValidatedTaskDefinition,
 };
-use berth_registry::manifest::Healthcheck;
 
 /// What preparing a task produced.
 #[derive(Debug)]
@@ -625,69 +624,6 @@ fn device(
     })
 }
 
-fn health_check(h: &crate::taskdef::HealthCheck) -> Option<ShimHealthCheck> {
-    let argv = match h.command.split_first() {
-        Some((first, rest)) if first == "CMD" => rest.to_vec(),
-        Some((first, rest)) if first == "CMD-SHELL" => {
-            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
-        }
-        // A bare command is run through the shell, as the ECS agent does.
-        Some(_) => vec!["/bin/sh".into(), "-c".into(), h.command.join(" ")],
-        None => return None,
-    };
-    if argv.is_empty() {
-        return None;
-    }
-    Some(ShimHealthCheck {
-        argv,
-        interval_secs: h.interval.unwrap_or(30).max(1) as u64,
-        timeout_secs: h.timeout.unwrap_or(5).max(1) as u64,
-        retries: h.retries.unwrap_or(3).max(1) as u32,
-        start_period_secs: h.start_period.unwrap_or(0).max(0) as u64,
-    })
-}
-
-/// The `dockerLabels` key with which a container asks for its image's HEALTHCHECK (value
-/// `image`): ECS ignores image health checks, so berth does too unless asked, and only
-/// when the definition has no `healthCheck` of its own. Harmless on real ECS.
-pub(crate) const IMAGE_HEALTHCHECK_LABEL: &str = "berth.healthcheck";
-
-fn wants_image_healthcheck(c: &ContainerDefinition) -> bool {
-    c.docker_labels
-        .get(IMAGE_HEALTHCHECK_LABEL)
-        .is_some_and(|v| v.eq_ignore_ascii_case("image"))
-}
-
-/// An image's HEALTHCHECK with Docker's defaults (interval and timeout 30 s, 3
-/// retries, no start period); `NONE` or an empty test disables it.
-fn image_health_check(h: &Healthcheck) -> Option<ShimHealthCheck> {
-    let argv = match h.test.split_first() {
-        Some((first, rest)) if first == "CMD" => rest.to_vec(),
-        Some((first, rest)) if first == "CMD-SHELL" => {
-            vec!["/bin/sh".into(), "-c".into(), rest.join(" ")]
-        }
-        _ => return None,
-    };
-    if argv.is_empty() {
-        return None;
-    }
-    let secs = |ns: Option<u64>, default: u64| match ns {
-        Some(ns) if ns > 0 => ns.div_ceil(1_000_000_000).max(1),
-        _ => default,
-    };
-    Some(ShimHealthCheck {
-        argv,
-        interval_secs: secs(h.interval, 30),
-        timeout_secs: secs(h.timeout, 30),
-        retries: h
-            .retries
-            .filter(|r| *r > 0)
-            .unwrap_or(3)
-            .min(u64::from(u32::MAX)) as u32,
-        start_period_secs: h.start_period.map_or(0, |ns| ns.div_ceil(1_000_000_000)),
-    })
-}
-
 /// A signal named as in an image's StopSignal: `SIGQUIT`, `QUIT` or `3`.
 pub(crate) fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -759,60 +695,5 @@ mod tests {
         assert_eq!(parse_signal("quit"), Some(libc::SIGQUIT));
         assert_eq!(parse_signal("9"), Some(9));
         assert_eq!(parse_signal("SIGNOPE"), None);
-    }
-
-    #[test]
-    fn health_checks_map_both_command_forms_with_ecs_defaults() {
-        let hc = |cmd: &[&str]| crate::taskdef::HealthCheck {
-            command: cmd.iter().map(|s| s.to_string()).collect(),
-            interval: None,
-            timeout: None,
-            retries: None,
-            start_period: None,
-        };
-        let h = health_check(&hc(&["CMD", "test", "-f", "/x"])).unwrap();
-        assert_eq!(h.argv, ["test", "-f", "/x"]);
-        assert_eq!(
-            (
-                h.interval_secs,
-                h.timeout_secs,
-                h.retries,
-                h.start_period_secs
-            ),
-            (30, 5, 3, 0)
-        );
-        let h = health_check(&hc(&["CMD-SHELL", "curl -f localhost || exit 1"])).unwrap();
-        assert_eq!(h.argv, ["/bin/sh", "-c", "curl -f localhost || exit 1"]);
-    }
-
-    #[test]
-    fn image_health_checks_use_docker_defaults_and_none_disables() {
-        let img = |test: &[&str], interval: Option<u64>| Healthcheck {
-            test: test.iter().map(|s| s.to_string()).collect(),
-            interval,
-            timeout: None,
-            start_period: Some(1_500_000_000),
-            retries: None,
-        };
-        let h = image_health_check(&img(&["CMD-SHELL", "true"], Some(5_000_000_000))).unwrap();
-        assert_eq!(h.argv, ["/bin/sh", "-c", "true"]);
-        assert_eq!(
-            (
-                h.interval_secs,
-                h.timeout_secs,
-                h.retries,
-                h.start_period_secs
-            ),
-            (5, 30, 3, 2)
-        );
-        assert_eq!(
-            image_health_check(&img(&["CMD", "x"], None))
-                .unwrap()
-                .interval_secs,
-            30
-        );
-        assert!(image_health_check(&img(&["NONE"], None)).is_none());
-        assert!(image_health_check(&img(&[], None)).is_none());
-        assert!(image_health_check(&img(&["CMD"], None)).is_none());
     }
 }

@@ -22,17 +22,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 
-use crate::auth::{AuthError, Credentials, DockerConfig};
+use crate::auth::{Credentials, DockerConfig};
 use crate::digest::Digest;
-use crate::error::Class;
 use crate::manifest::{
     self, Descriptor, ImageConfig, ImageManifest, Manifest, ManifestError, media_type,
 };
 use crate::platform::Platform;
 use crate::reference::Reference;
+
+mod error;
+
+pub use error::RegistryError;
+pub(crate) use error::{error_chain, is_verification_error};
 
 /// A stream of blob bytes.
 pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
@@ -88,105 +91,6 @@ impl Default for ClientConfig {
             credentials: CredentialSource::DockerDefault,
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// A registry failure, naming the registry and what it answered.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    #[error("registry {registry} has no {what}: it answered {answer}")]
-    NotFound {
-        registry: String,
-        what: String,
-        answer: String,
-    },
-    #[error(
-        "registry {registry} refused access to {what} ({answer}): the repository does not exist \
-         or needs credentials (docker login or a credential helper)"
-    )]
-    Unauthorized {
-        registry: String,
-        what: String,
-        answer: String,
-    },
-    #[error("cannot reach registry {registry}: {detail}{hint}")]
-    Unreachable {
-        registry: String,
-        detail: String,
-        hint: &'static str,
-    },
-    #[error("registry {registry} failed while serving {what}: {detail}")]
-    Protocol {
-        registry: String,
-        what: String,
-        detail: String,
-    },
-    #[error("{reference} has no manifest for platform {platform} (it has: {available})")]
-    NoPlatform {
-        reference: String,
-        platform: String,
-        available: String,
-    },
-    #[error("{reference} is for platform {actual}, not {wanted}")]
-    WrongPlatform {
-        reference: String,
-        actual: String,
-        wanted: String,
-    },
-    #[error("{what} of {reference} is not usable")]
-    Manifest {
-        what: &'static str,
-        reference: String,
-        #[source]
-        source: ManifestError,
-    },
-    #[error(
-        "{what} {expected} from registry {registry} does not match its digest: the content hashes to {actual}"
-    )]
-    DigestMismatch {
-        registry: String,
-        what: &'static str,
-        expected: Digest,
-        actual: Digest,
-    },
-    #[error("{what} {digest} from registry {registry} is larger than {max} bytes")]
-    TooLarge {
-        registry: String,
-        what: &'static str,
-        digest: Digest,
-        max: u64,
-    },
-    #[error("cannot use credentials for registry {registry}")]
-    Credentials {
-        registry: String,
-        #[source]
-        source: AuthError,
-    },
-}
-
-impl RegistryError {
-    /// The error's class.
-    pub fn class(&self) -> Class {
-        match self {
-            RegistryError::NotFound { .. }
-            | RegistryError::Unauthorized { .. }
-            | RegistryError::NoPlatform { .. }
-            | RegistryError::WrongPlatform { .. } => Class::NotFound,
-            RegistryError::Manifest { source, .. } => match source {
-                ManifestError::SchemaV1
-                | ManifestError::SchemaVersion(_)
-                | ManifestError::MediaType(_)
-                | ManifestError::NotAnImage(_)
-                | ManifestError::LayerMediaType(_)
-                | ManifestError::TooManyLayers(_) => Class::Unsupported,
-                _ => Class::Invalid,
-            },
-            RegistryError::Credentials { source, .. } => source.class(),
-            RegistryError::Unreachable { .. }
-            | RegistryError::Protocol { .. }
-            | RegistryError::DigestMismatch { .. }
-            | RegistryError::TooLarge { .. } => Class::Internal,
         }
     }
 }
@@ -667,170 +571,6 @@ impl Session {
         });
         Ok(Box::pin(stream))
     }
-
-    fn map_stream_err(&self, what: &str, e: io::Error) -> RegistryError {
-        if e.get_ref()
-            .is_some_and(|i| i.is::<oci_client::errors::DigestError>())
-        {
-            let inner = e.into_inner().expect("checked above");
-            let d = inner
-                .downcast::<oci_client::errors::DigestError>()
-                .expect("checked above");
-            return self.map_err(what, OciDistributionError::DigestError(*d));
-        }
-        RegistryError::Protocol {
-            registry: self.registry.clone(),
-            what: what.to_owned(),
-            detail: error_chain(&e),
-        }
-    }
-
-    fn map_err(&self, what: &str, e: OciDistributionError) -> RegistryError {
-        let registry = self.registry.clone();
-        let what = what.to_owned();
-        match e {
-            OciDistributionError::RegistryError { envelope, .. } => {
-                let answer = envelope
-                    .errors
-                    .iter()
-                    .map(|e| format!("{}: {}", screaming(&format!("{:?}", e.code)), e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let code = envelope.errors.first().map(|e| &e.code);
-                match code {
-                    Some(
-                        OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::BlobUnknown
-                        | OciErrorCode::NotFound,
-                    ) => RegistryError::NotFound {
-                        registry,
-                        what,
-                        answer,
-                    },
-                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => {
-                        RegistryError::Unauthorized {
-                            registry,
-                            what,
-                            answer,
-                        }
-                    }
-                    _ => RegistryError::Protocol {
-                        registry,
-                        what,
-                        detail: answer,
-                    },
-                }
-            }
-            OciDistributionError::ServerError { code, message, .. } => {
-                let answer = format!(
-                    "HTTP {code} {}",
-                    message.trim().chars().take(200).collect::<String>()
-                );
-                match code {
-                    404 => RegistryError::NotFound {
-                        registry,
-                        what,
-                        answer,
-                    },
-                    401 | 403 => RegistryError::Unauthorized {
-                        registry,
-                        what,
-                        answer,
-                    },
-                    _ => RegistryError::Protocol {
-                        registry,
-                        what,
-                        detail: answer,
-                    },
-                }
-            }
-            OciDistributionError::UnauthorizedError { .. } => RegistryError::Unauthorized {
-                registry,
-                what,
-                answer: "HTTP 401".into(),
-            },
-            OciDistributionError::AuthenticationFailure(msg) => RegistryError::Unauthorized {
-                registry,
-                what,
-                answer: format!(
-                    "token request failed: {}",
-                    msg.trim().chars().take(200).collect::<String>()
-                ),
-            },
-            OciDistributionError::DigestError(
-                oci_client::errors::DigestError::VerificationError { expected, actual },
-            ) => match (expected.parse(), actual.parse()) {
-                (Ok(expected), Ok(actual)) => RegistryError::DigestMismatch {
-                    registry,
-                    what: "content",
-                    expected,
-                    actual,
-                },
-                _ => RegistryError::Protocol {
-                    registry,
-                    what,
-                    detail: format!("digest mismatch: {expected} != {actual}"),
-                },
-            },
-            OciDistributionError::RequestError(e) => {
-                let detail = error_chain(&e);
-                let tls = detail.contains("InvalidContentType")
-                    || detail.to_ascii_lowercase().contains("tls")
-                    || detail.contains("certificate");
-                let hint = if tls && !self.insecure {
-                    " (if the registry serves plain HTTP, allow it with --insecure-registry)"
-                } else {
-                    ""
-                };
-                RegistryError::Unreachable {
-                    registry,
-                    detail,
-                    hint,
-                }
-            }
-            other => RegistryError::Protocol {
-                registry,
-                what,
-                detail: error_chain(&other),
-            },
-        }
-    }
-}
-
-/// Whether a blob-stream error is oci-client's end-of-stream digest check failing:
-/// every byte arrived, and the content store's own verification will name the
-/// actual digest.
-pub(crate) fn is_verification_error(e: &io::Error) -> bool {
-    e.get_ref()
-        .is_some_and(|i| i.is::<oci_client::errors::DigestError>())
-}
-
-/// `ManifestUnknown` → `MANIFEST_UNKNOWN`, as the registry wrote the code.
-fn screaming(camel: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
-/// An error and its sources, `: `-separated.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
