@@ -485,14 +485,28 @@ fn repository_credentials_pull_a_private_image_with_the_stored_login() {
     let t = d.wait_stopped(&id, Duration::from_secs(60));
     assert_eq!(t["stopCode"], "TaskFailedToStart", "{t:#}");
     let reason = t["stoppedReason"].as_str().unwrap();
-    assert!(reason.starts_with("CannotPullContainerError"), "{reason}");
+    assert!(
+        reason.starts_with("CannotPullContainerError") && reason.contains("repositoryCredentials"),
+        "{reason}"
+    );
 
-    let login = r#"{"username":"ada","password":"pw"}"#;
-    let put = d.cli(&["secret", "put", "registry-login", "--value", login]);
-    assert!(put.status.success(), "{put:?}");
+    // A wrong password is refused as such; the secret, replaced, then works.
+    let put = |login: &str| {
+        let out = d.cli(&["secret", "put", "registry-login", "--value", login]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    put(r#"{"username":"ada","password":"wrong"}"#);
     d.register(json!({"family": "private", "containerDefinitions": [
         {"name": "app", "image": reference, "memory": 32, "repositoryCredentials": {
             "credentialsParameter": "arn:aws:secretsmanager:us-east-1:123456789012:secret:registry-login-AbCdEf"}}]}));
+    let id = d.run_task("private");
+    let t = d.wait_stopped(&id, Duration::from_secs(60));
+    let reason = t["stoppedReason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the credentials berth sent"),
+        "{reason}"
+    );
+    put(r#"{"username":"ada","password":"pw"}"#);
     let id = d.run_task("private");
     let t = d.wait_stopped(&id, Duration::from_secs(60));
     assert_eq!(t["stopCode"], "EssentialContainerExited", "{t:#}");

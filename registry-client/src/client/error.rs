@@ -5,6 +5,7 @@
 use std::io;
 
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
 
 use super::Session;
 use crate::auth::AuthError;
@@ -21,14 +22,13 @@ pub enum RegistryError {
         what: String,
         answer: String,
     },
-    #[error(
-        "registry {registry} refused access to {what} ({answer}): the repository does not exist \
-         or needs credentials (docker login or a credential helper)"
-    )]
+    #[error("registry {registry} refused access to {what} ({answer}): {hint}")]
     Unauthorized {
         registry: String,
         what: String,
         answer: String,
+        /// What to check: depends on whether credentials were sent.
+        hint: &'static str,
     },
     #[error("cannot reach registry {registry}: {detail}{hint}")]
     Unreachable {
@@ -132,6 +132,13 @@ impl Session {
     pub(super) fn map_err(&self, what: &str, e: OciDistributionError) -> RegistryError {
         let registry = self.registry.clone();
         let what = what.to_owned();
+        let hint = match self.auth {
+            RegistryAuth::Anonymous => {
+                "the repository does not exist or needs credentials (docker login, a credential \
+                 helper, or the task definition's repositoryCredentials)"
+            }
+            _ => "the repository does not exist or the registry refused the credentials berth sent",
+        };
         match e {
             OciDistributionError::RegistryError { envelope, .. } => {
                 let answer = envelope
@@ -157,6 +164,7 @@ impl Session {
                             registry,
                             what,
                             answer,
+                            hint,
                         }
                     }
                     _ => RegistryError::Protocol {
@@ -181,6 +189,7 @@ impl Session {
                         registry,
                         what,
                         answer,
+                        hint,
                     },
                     _ => RegistryError::Protocol {
                         registry,
@@ -193,6 +202,7 @@ impl Session {
                 registry,
                 what,
                 answer: "HTTP 401".into(),
+                hint,
             },
             OciDistributionError::AuthenticationFailure(msg) => RegistryError::Unauthorized {
                 registry,
@@ -201,6 +211,7 @@ impl Session {
                     "token request failed: {}",
                     msg.trim().chars().take(200).collect::<String>()
                 ),
+                hint,
             },
             OciDistributionError::DigestError(
                 oci_client::errors::DigestError::VerificationError { expected, actual },
