@@ -1,7 +1,7 @@
 //! `berth secret` and `berth role`: what tasks' `secrets` and task roles resolve to on
 //! this host (see `berth_runtime::secrets`).
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,8 @@ use crate::config::Globals;
 pub(crate) enum SecretCommand {
     /// Store a secret (or parameter) that task definitions' `secrets[].valueFrom` name.
     /// The value is read from standard input unless --value or --from-file is given,
-    /// byte for byte (`printf %s "$PW" | berth secret put db-pass`).
+    /// byte for byte (`printf %s "$PW" | berth secret put db-pass`); typed at a
+    /// terminal, without the final newline.
     Put {
         /// The secret's name as in its ARN (`db-pass` for
         /// arn:aws:secretsmanager:…:secret:db-pass-AbCdEf) or the parameter's name
@@ -81,10 +82,20 @@ pub(crate) async fn secret(g: &Globals, c: SecretCommand) -> Result<ExitCode> {
                 (None, Some(path)) => std::fs::read_to_string(&path)
                     .with_context(|| format!("reading {}", path.display()))?,
                 (None, None) => {
+                    let stdin = std::io::stdin();
+                    let typed = stdin.is_terminal();
+                    if typed {
+                        eprint!("value of {name} (then Enter and Ctrl-D): ");
+                    }
                     let mut v = String::new();
-                    std::io::stdin()
+                    stdin
+                        .lock()
                         .read_to_string(&mut v)
                         .context("reading the value from standard input")?;
+                    // Typed at a terminal, the Enter that ends the line is not part of it.
+                    if typed && v.ends_with('\n') {
+                        v.pop();
+                    }
                     v
                 }
             };
