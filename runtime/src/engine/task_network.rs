@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 
 use berth_netns::{
-    EndpointRequest, NetworkMode, PortMappingRequest, Protocol, TaskNetwork, TaskNetworkRequest,
+    EndpointRequest, NetworkError, NetworkMode, PortError, PortMappingRequest, Protocol,
+    TaskNetwork, TaskNetworkRequest,
 };
 
 use super::Engine;
@@ -15,6 +16,10 @@ use super::netplan::{self, HostPortPlan, host_port_plans};
 use crate::db::DbError;
 use crate::state::model::{KeyValuePair, NetworkBinding, NetworkInterface, TaskRecord};
 use crate::state::repo::{self, HostPort};
+
+/// Setups tried when dynamic host ports chosen for a task were taken before the setup
+/// could hold them.
+const DYNAMIC_PORT_ATTEMPTS: u32 = 3;
 
 pub(super) async fn setup_network(
     engine: &Engine,
@@ -96,42 +101,86 @@ pub(super) async fn setup_network(
             })
             .collect(),
     };
-    let dynamic: Vec<&mut PortMappingRequest> = endpoints
-        .iter_mut()
-        .flat_map(|e| e.port_mappings.iter_mut())
-        .filter(|m| m.host_port.is_none() && request_mode == NetworkMode::Bridge)
+    // Dynamic host ports are chosen (and recorded) just before the setup holds them. A
+    // process berth does not know of may bind one in between (any socket the kernel gives
+    // an ephemeral port, e.g.): the setup then fails on that port, and is tried again
+    // with new choices, as Docker would simply have bound another port.
+    let dynamic: Vec<(usize, usize)> = endpoints
+        .iter()
+        .enumerate()
+        .flat_map(|(e, ep)| {
+            ep.port_mappings
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.host_port.is_none() && request_mode == NetworkMode::Bridge)
+                .map(move |(m, _)| (e, m))
+        })
         .collect();
-    if !dynamic.is_empty() {
-        let wanted: Vec<Protocol> = dynamic.iter().map(|m| m.protocol).collect();
-        let publish = engine.config().network.publish_address;
-        let tid = id.clone();
-        let ports = engine
-            .db()
-            .call(move |db| netplan::reserve_dynamic_ports(db.conn(), &tid, publish, &wanted))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| {
-                format!("ResourceInitializationError: failed to configure the task's network: {e}")
-            })?;
-        for (m, port) in dynamic.into_iter().zip(ports) {
-            m.host_port = Some(port);
+    let publish = engine.config().network.publish_address;
+    let mut attempt = 1;
+    let setup = loop {
+        let mut chosen = Vec::new();
+        if !dynamic.is_empty() {
+            let wanted: Vec<Protocol> = dynamic
+                .iter()
+                .map(|&(e, m)| endpoints[e].port_mappings[m].protocol)
+                .collect();
+            let tid = id.clone();
+            let ports = engine
+                .db()
+                .call(move |db| netplan::reserve_dynamic_ports(db.conn(), &tid, publish, &wanted))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| {
+                    format!(
+                        "ResourceInitializationError: failed to configure the task's network: {e}"
+                    )
+                })?;
+            for (&(e, m), port) in dynamic.iter().zip(ports) {
+                let mapping = &mut endpoints[e].port_mappings[m];
+                mapping.host_port = Some(port);
+                chosen.push(HostPort {
+                    bind_ip: publish.to_string(),
+                    protocol: mapping.protocol.as_str().to_owned(),
+                    port: port.get(),
+                });
+            }
         }
-    }
-    let req = TaskNetworkRequest {
-        task_id: id.clone(),
-        mode: request_mode,
-        endpoints,
+        let req = TaskNetworkRequest {
+            task_id: id.clone(),
+            mode: request_mode,
+            endpoints: endpoints.clone(),
+        };
+        let net = engine.inner().net.clone();
+        let result = tokio::task::spawn_blocking(move || net.setup_task(&req))
+            .await
+            .expect("network thread");
+        match result {
+            Ok(setup) => break setup,
+            Err(NetworkError::Ports(PortError::InUse { protocol, addr, .. }))
+                if attempt < DYNAMIC_PORT_ATTEMPTS
+                    && chosen
+                        .iter()
+                        .any(|p| p.port == addr.port() && p.protocol == protocol.as_str()) =>
+            {
+                tracing::info!(task = %id, port = addr.port(), %protocol, attempt,
+                    "a dynamic host port was taken before the setup held it; choosing again");
+                let (tid, taken) = (id.clone(), chosen);
+                engine
+                    .db()
+                    .call(move |db| repo::release_host_ports(db.conn(), &tid, &taken))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "ResourceInitializationError: failed to configure the task's network: {}",
+                    crate::engine::chain(&e)
+                ));
+            }
+        }
     };
-    let net = engine.inner().net.clone();
-    let setup = tokio::task::spawn_blocking(move || net.setup_task(&req))
-        .await
-        .expect("network thread")
-        .map_err(|e| {
-            format!(
-                "ResourceInitializationError: failed to configure the task's network: {}",
-                crate::engine::chain(&e)
-            )
-        })?;
     let network = setup.network.clone();
     let holds: Vec<OwnedFd> = setup.port_holds.into_iter().map(|h| h.fd).collect();
 

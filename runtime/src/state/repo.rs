@@ -338,6 +338,24 @@ pub fn release_task_resources(conn: &Connection, task_id: &str) -> Result<(), Db
     Ok(())
 }
 
+/// Releases some of a task's recorded host ports (dynamic ports it chose and is about
+/// to choose again).
+pub fn release_host_ports(
+    conn: &Connection,
+    task_id: &str,
+    ports: &[HostPort],
+) -> Result<(), DbError> {
+    for p in ports {
+        conn.execute(
+            "DELETE FROM host_ports WHERE task_id = ?1 AND bind_ip = ?2 AND protocol = ?3 \
+             AND port = ?4",
+            params![task_id, p.bind_ip, p.protocol, p.port],
+        )
+        .context("releasing host ports")?;
+    }
+    Ok(())
+}
+
 /// Ids of tasks holding leases or ports (for reconciliation).
 pub fn resource_holders(conn: &Connection) -> Result<BTreeSet<String>, DbError> {
     let mut stmt = conn
