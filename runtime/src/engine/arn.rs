@@ -77,6 +77,19 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
+/// An id minted for one task's endpoint (a container's metadata endpoint, the task's
+/// credentials): `<task-id>-<random hex>`, so a request finds the task at once and no
+/// one can guess another task's.
+pub(crate) fn task_endpoint_id(task_id: &str, random_bytes: usize) -> String {
+    format!("{task_id}-{}", random_hex(random_bytes))
+}
+
+/// The task id at the front of an id made by [`task_endpoint_id`], if it has that shape.
+pub(crate) fn task_of_endpoint_id(id: &str) -> Option<&str> {
+    let (task_id, _) = id.split_once('-')?;
+    (task_id.len() == 32 && task_id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(task_id)
+}
+
 /// A random UUID (version 4 layout).
 pub fn uuid() -> String {
     let mut b = [0u8; 16];
@@ -97,6 +110,16 @@ pub fn uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn endpoint_ids_lead_back_to_their_task_only() {
+        let task = random_hex(16);
+        let id = task_endpoint_id(&task, 8);
+        assert_eq!(task_of_endpoint_id(&id), Some(task.as_str()));
+        assert_eq!(task_of_endpoint_id(&task), None);
+        assert_eq!(task_of_endpoint_id("abc-0123"), None);
+        assert_eq!(task_of_endpoint_id(&format!("{}-x", "g".repeat(32))), None);
+    }
 
     #[test]
     fn arns_have_ecs_shapes_and_parse_back() {

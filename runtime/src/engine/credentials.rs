@@ -112,12 +112,9 @@ impl Engine {
     /// credentials, as on ECS; the store is read on every request, so new credentials
     /// reach running tasks at once.
     pub async fn task_credentials(&self, id: &str) -> Result<TaskCredentials, EngineError> {
-        let Some((task_id, _)) = id.split_once('-') else {
+        let Some(task_id) = super::arn::task_of_endpoint_id(id) else {
             return Ok(TaskCredentials::Unknown);
         };
-        if task_id.len() != 32 || !task_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(TaskCredentials::Unknown);
-        }
         let (task_id, id) = (task_id.to_owned(), id.to_owned());
         self.db()
             .call(move |db| {

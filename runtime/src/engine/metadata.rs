@@ -41,12 +41,9 @@ impl Engine {
         endpoint_id: &str,
         view: MetadataView,
     ) -> Result<Option<Value>, EngineError> {
-        let Some((task_id, _)) = endpoint_id.split_once('-') else {
+        let Some(task_id) = super::arn::task_of_endpoint_id(endpoint_id) else {
             return Ok(None);
         };
-        if task_id.len() != 32 || !task_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(None);
-        }
         let Some(rec) = self.task(task_id).await? else {
             return Ok(None);
         };

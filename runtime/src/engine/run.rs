@@ -488,12 +488,12 @@ impl TaskPlan {
                 metadata_ids: self
                     .containers
                     .iter()
-                    .map(|(name, ..)| (name.clone(), format!("{id}-{}", arn::random_hex(8))))
+                    .map(|(name, ..)| (name.clone(), arn::task_endpoint_id(&id, 8)))
                     .collect(),
                 credentials_id: self.definition["taskRoleArn"]
                     .as_str()
                     .is_some_and(|r| !r.is_empty())
-                    .then(|| format!("{id}-{}", arn::random_hex(16))),
+                    .then(|| arn::task_endpoint_id(&id, 16)),
                 // CloudWatch Logs' names for each container's stream, as ECS forms
                 // them: `<prefix>/<container>/<task-id>` in `<group>`.
                 log_names: self
