@@ -15,7 +15,7 @@ use hyper::body::Frame;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::engine_error;
+use super::{engine_error, task_in_cluster};
 use crate::api::{ApiError, Body, Reply};
 use crate::daemon::Daemon;
 
@@ -215,16 +215,7 @@ pub(super) async fn logs(d: &Daemon, r: Logs) -> Result<Reply, ApiError> {
         r.task = task;
         r.container = Some(container);
     }
-    let (id, _) = berth_runtime::engine::arn::task_id(&r.task);
-    let rec = d
-        .engine
-        .task(&id)
-        .await
-        .map_err(engine_error)?
-        .filter(|t| t.cluster == cluster)
-        .ok_or_else(|| {
-            ApiError::invalid(format!("The referenced task was not found: {}", r.task))
-        })?;
+    let (id, rec) = task_in_cluster(d, &cluster, &r.task).await?;
     let names: Vec<String> = rec.task.containers.iter().map(|c| c.name.clone()).collect();
     let selected: Vec<String> = match &r.container {
         Some(c) if names.contains(c) => vec![c.clone()],

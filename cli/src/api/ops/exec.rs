@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::berth::{Tx, stream};
-use super::engine_error;
+use super::{engine_error, task_in_cluster};
 use crate::api::{ApiError, Reply};
 use crate::daemon::Daemon;
 use berth_runtime::engine::Utf8Chunks;
@@ -31,16 +31,7 @@ pub(super) async fn exec(d: &Daemon, r: Exec) -> Result<Reply, ApiError> {
     if r.command.is_empty() {
         return Err(ApiError::invalid("command must not be empty"));
     }
-    let (id, _) = berth_runtime::engine::arn::task_id(&r.task);
-    let rec = d
-        .engine
-        .task(&id)
-        .await
-        .map_err(engine_error)?
-        .filter(|t| t.cluster == cluster)
-        .ok_or_else(|| {
-            ApiError::invalid(format!("The referenced task was not found: {}", r.task))
-        })?;
+    let (id, rec) = task_in_cluster(d, &cluster, &r.task).await?;
     if rec.task.last_status != "RUNNING" {
         return Err(ApiError::invalid(format!(
             "task {} is {}, not RUNNING: commands run only in a running task",

@@ -10,6 +10,7 @@ mod tasks;
 
 use base64::Engine as _;
 use berth_runtime::engine::EngineError;
+use berth_runtime::state::model::TaskRecord;
 use berth_runtime::taskdef::{EcsException, ParseError};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -123,6 +124,26 @@ pub(crate) fn engine_error(e: EngineError) -> ApiError {
         EngineError::Validation(v) => exception(v.ecs_exception(), v.to_string()),
         _ => ApiError::from_class(e.class(), berth_runtime::engine::chain(&e)),
     }
+}
+
+/// The task `reference` (an id or ARN) names in `cluster`: its id and record, or the
+/// error ECS gives for a task it does not know.
+pub(crate) async fn task_in_cluster(
+    d: &Daemon,
+    cluster: &str,
+    reference: &str,
+) -> Result<(String, TaskRecord), ApiError> {
+    let (id, _) = berth_runtime::engine::arn::task_id(reference);
+    let rec = d
+        .engine
+        .task(&id)
+        .await
+        .map_err(engine_error)?
+        .filter(|t| t.cluster == cluster)
+        .ok_or_else(|| {
+            ApiError::invalid(format!("The referenced task was not found: {reference}"))
+        })?;
+    Ok((id, rec))
 }
 
 /// `maxResults` as ECS bounds it (1–100), defaulting to 100.
