@@ -139,6 +139,30 @@ impl Session {
             }
             _ => "the repository does not exist or the registry refused the credentials berth sent",
         };
+        // What the registry's answer (its error code, or the HTTP status) amounts to.
+        enum Answer {
+            Missing,
+            Refused,
+            Failed,
+        }
+        let answered = |kind, answer| match kind {
+            Answer::Missing => RegistryError::NotFound {
+                registry: registry.clone(),
+                what: what.clone(),
+                answer,
+            },
+            Answer::Refused => RegistryError::Unauthorized {
+                registry: registry.clone(),
+                what: what.clone(),
+                answer,
+                hint,
+            },
+            Answer::Failed => RegistryError::Protocol {
+                registry: registry.clone(),
+                what: what.clone(),
+                detail: answer,
+            },
+        };
         match e {
             OciDistributionError::RegistryError { envelope, .. } => {
                 let answer = envelope
@@ -147,56 +171,29 @@ impl Session {
                     .map(|e| format!("{}: {}", screaming(&format!("{:?}", e.code)), e.message))
                     .collect::<Vec<_>>()
                     .join("; ");
-                let code = envelope.errors.first().map(|e| &e.code);
-                match code {
+                let kind = match envelope.errors.first().map(|e| &e.code) {
                     Some(
                         OciErrorCode::ManifestUnknown
                         | OciErrorCode::NameUnknown
                         | OciErrorCode::BlobUnknown
                         | OciErrorCode::NotFound,
-                    ) => RegistryError::NotFound {
-                        registry,
-                        what,
-                        answer,
-                    },
-                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => {
-                        RegistryError::Unauthorized {
-                            registry,
-                            what,
-                            answer,
-                            hint,
-                        }
-                    }
-                    _ => RegistryError::Protocol {
-                        registry,
-                        what,
-                        detail: answer,
-                    },
-                }
+                    ) => Answer::Missing,
+                    Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => Answer::Refused,
+                    _ => Answer::Failed,
+                };
+                answered(kind, answer)
             }
             OciDistributionError::ServerError { code, message, .. } => {
                 let answer = format!(
                     "HTTP {code} {}",
                     message.trim().chars().take(200).collect::<String>()
                 );
-                match code {
-                    404 => RegistryError::NotFound {
-                        registry,
-                        what,
-                        answer,
-                    },
-                    401 | 403 => RegistryError::Unauthorized {
-                        registry,
-                        what,
-                        answer,
-                        hint,
-                    },
-                    _ => RegistryError::Protocol {
-                        registry,
-                        what,
-                        detail: answer,
-                    },
-                }
+                let kind = match code {
+                    404 => Answer::Missing,
+                    401 | 403 => Answer::Refused,
+                    _ => Answer::Failed,
+                };
+                answered(kind, answer)
             }
             OciDistributionError::UnauthorizedError { .. } => RegistryError::Unauthorized {
                 registry,
