@@ -68,7 +68,7 @@ impl Client {
             .await
             .context("talking to the daemon")?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
         });
         Ok(sender)
     }
@@ -112,6 +112,44 @@ impl Client {
     /// Calls a berth operation with a JSON answer.
     pub(crate) async fn berth(&self, op: &str, body: Value) -> Result<Value> {
         self.call(format!("{BERTH_PREFIX}{op}"), &body).await
+    }
+
+    /// Calls a berth operation that takes the connection over (`101 Switching
+    /// Protocols` to `protocol`) and returns the connection.
+    pub(crate) async fn berth_upgrade(
+        &self,
+        op: &str,
+        body: Value,
+        protocol: &'static str,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
+        let mut sender = self.connect().await?;
+        let mut req = Self::request(format!("{BERTH_PREFIX}{op}"), &body)?;
+        let h = req.headers_mut();
+        h.insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
+        h.insert(
+            http::header::UPGRADE,
+            http::HeaderValue::from_static(protocol),
+        );
+        let resp = sender
+            .send_request(req)
+            .await
+            .context("sending a request to the daemon")?;
+        if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if status.is_success() {
+                bail!("the daemon did not switch to {protocol} (is it an older berth?)");
+            }
+            return Err(ApiFailure::from_body(&v).into());
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .context("taking over the connection to the daemon")?;
+        Ok(TokioIo::new(upgraded))
     }
 
     /// Calls a berth operation whose answer is a stream of JSON lines, handing each to

@@ -19,7 +19,6 @@ use berth_runtime::paths::Paths;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -274,7 +273,7 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
 
     let metadata_servers = metadata::start(&engine, engine.bridge_gateway());
 
-    let graceful = GracefulShutdown::new();
+    let mut connections = Connections::default();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     loop {
@@ -282,22 +281,12 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
             accepted = unix.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let d = daemon.clone();
-                let conn = http1::Builder::new().serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req| api::handle(d.clone(), Transport::Unix, req)),
-                );
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move { let _ = conn.await; });
+                connections.serve(TokioIo::new(stream), move |req| api::handle(d.clone(), Transport::Unix, req));
             }
             accepted = async { tcp.as_ref().expect("guarded").accept().await }, if tcp.is_some() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let d = daemon.clone();
-                let conn = http1::Builder::new().serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req| api::handle(d.clone(), Transport::Tcp { auth }, req)),
-                );
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move { let _ = conn.await; });
+                connections.serve(TokioIo::new(stream), move |req| api::handle(d.clone(), Transport::Tcp { auth }, req));
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -310,7 +299,66 @@ pub(crate) async fn run(settings: DaemonSettings) -> Result<()> {
         server.abort();
     }
     let _ = std::fs::remove_file(&socket);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    connections.shut_down(Duration::from_secs(5)).await;
     engine.shutdown().await;
     Ok(())
+}
+
+/// The API's HTTP connections (with upgrades: an interactive `berth exec` becomes a
+/// byte stream), and their graceful end: requests in flight finish, idle connections
+/// close.
+#[derive(Default)]
+struct Connections {
+    tasks: tokio::task::JoinSet<()>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Connections {
+    fn serve<I, F, Fut>(&mut self, io: I, handler: F)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Send + 'static,
+        Fut: std::future::Future<
+                Output = Result<hyper::Response<api::Body>, std::convert::Infallible>,
+            > + Send
+            + 'static,
+    {
+        // Finished connections leave the set here, so it holds only live ones.
+        while self.tasks.try_join_next().is_some() {}
+        let mut stop = self
+            .shutdown
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe();
+        let conn = http1::Builder::new()
+            .serve_connection(io, service_fn(handler))
+            .with_upgrades();
+        self.tasks.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopping(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+
+    /// Asks every connection to finish and waits for them, at most `limit`.
+    async fn shut_down(mut self, limit: Duration) {
+        if let Some(tx) = &self.shutdown {
+            let _ = tx.send(true);
+        }
+        let all = async { while self.tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(limit, all).await;
+    }
+}
+
+/// Returns once the daemon stops (or the sender is gone).
+async fn stopping(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
 }

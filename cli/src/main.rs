@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod config;
 mod daemon;
+mod exec_frames;
 mod metadata;
 mod shim_cmd;
 

@@ -114,6 +114,17 @@ pub(crate) async fn handle(
             let body = serde_json::to_vec(&v).unwrap_or_default();
             Ok(respond(StatusCode::OK, full(body), &rid))
         }
+        Ok(Reply::Upgrade(protocol)) => {
+            let mut r = respond(StatusCode::SWITCHING_PROTOCOLS, full(Bytes::new()), &rid);
+            let h = r.headers_mut();
+            h.remove(http::header::CONTENT_TYPE);
+            h.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
+            h.insert(http::header::UPGRADE, HeaderValue::from_static(protocol));
+            Ok(r)
+        }
         Ok(Reply::Stream(body)) => {
             let mut r = respond(StatusCode::OK, body, &rid);
             r.headers_mut().insert(
@@ -138,6 +149,8 @@ pub(crate) enum Reply {
     Json(serde_json::Value),
     /// JSON lines, written as they are produced (pull progress, log follow).
     Stream(Body),
+    /// `101 Switching Protocols` to this protocol; the operation took the connection.
+    Upgrade(&'static str),
 }
 
 async fn handle_inner(
@@ -161,7 +174,7 @@ async fn handle_inner(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .ok_or_else(|| ApiError::client("missing X-Amz-Target header"))?;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let body = read_body(body).await?;
 
     if let Transport::Tcp { auth } = transport {
@@ -181,7 +194,13 @@ async fn handle_inner(
     if let Some(op) = target.strip_prefix(ECS_PREFIX) {
         ops::ecs(daemon, op, &body).await.map(Reply::Json)
     } else if let Some(op) = target.strip_prefix(BERTH_PREFIX) {
-        ops::berth(daemon, op, &body).await
+        match upgrade_to(&mut parts, crate::exec_frames::PROTOCOL) {
+            Some(upgrade) if op == "Exec" => ops::exec_attached(daemon, &body, upgrade).await,
+            Some(_) => Err(ApiError::client(format!(
+                "{target} does not upgrade the connection"
+            ))),
+            None => ops::berth(daemon, op, &body).await,
+        }
     } else {
         Err(ApiError::new(
             "UnknownOperationException",
@@ -189,6 +208,27 @@ async fn handle_inner(
             format!("unknown target {target:?}"),
         ))
     }
+}
+
+/// The pending upgrade of a request that asks for `protocol` (`Connection: upgrade`,
+/// `Upgrade: protocol`).
+fn upgrade_to(
+    parts: &mut http::request::Parts,
+    protocol: &str,
+) -> Option<hyper::upgrade::OnUpgrade> {
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_ascii_lowercase)
+    };
+    let connection = header(http::header::CONNECTION)?;
+    let wanted = header(http::header::UPGRADE)?;
+    if !connection.split(',').any(|t| t.trim() == "upgrade") || wanted != protocol {
+        return None;
+    }
+    parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
 }
 
 /// Reads the body, refusing one larger than [`MAX_BODY`]. An oversized body is still

@@ -1,83 +1,235 @@
 //! `berth exec`: a command run inside a task's running container.
 //!
-//! The daemon makes a pipe, hands its write end to the task's shim with the request
-//! (SCM_RIGHTS), and reads the output itself, so none of it passes through the shim and
-//! a slow reader only slows the command. The shim, the parent of every process of the
-//! task, starts the command through libcontainer (the container's namespaces, cgroup,
-//! user and environment, as `docker exec`), reaps it and replies with its exit code on
-//! the same connection. Closing that connection kills the command: an interrupted
-//! `berth exec` leaves nothing running.
+//! The daemon makes pipes (stdout, optionally stderr and stdin), hands the command's
+//! ends to the task's shim with the request (SCM_RIGHTS), and moves the bytes itself,
+//! so none of them pass through the shim and a slow reader only slows the command.
+//! With a terminal, the shim has libcontainer make a pty inside the container (its
+//! devpts, as runc's console socket does) and hands the master back with its answer.
+//! The shim, the parent of every process of the task, starts the command through
+//! libcontainer (the container's namespaces, cgroup, user and environment, as `docker
+//! exec`), reaps it and replies with its exit code on the same connection. Closing that
+//! connection kills the command: an interrupted `berth exec` leaves nothing running.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::{Engine, EngineError};
-use crate::shim::{ShimClient, ShimError};
+use crate::shim::{ExecIo, ShimClient, ShimError};
 
 /// How often a pump with no output checks that its reader is still there.
 const LIVENESS_CHECK: Duration = Duration::from_secs(1);
+
+/// How [`Engine::exec_with`] connects the command's stdio.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// A pseudo-terminal inside the container (`docker exec -t`): one stream out, and
+    /// the terminal's size can be set.
+    pub tty: bool,
+    /// Keep the command's stdin open for the caller to write (`docker exec -i`);
+    /// otherwise it reads /dev/null (or, with `tty`, a terminal nobody types on).
+    pub stdin: bool,
+    /// Without `tty`: stderr on its own stream instead of merged into stdout.
+    pub separate_stderr: bool,
+}
 
 /// A command started by [`Engine::exec`]: its output and, through the shim's
 /// connection, its exit code.
 #[derive(Debug)]
 pub struct ExecSession {
+    /// stdout's pipe, or the pty master.
     output: OwnedFd,
+    stderr: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    tty: bool,
     client: ShimClient,
     pid: u32,
 }
 
+/// A started command's streams, for a caller that moves bytes itself (the API's
+/// interactive exec), and its exit.
+#[derive(Debug)]
+pub struct ExecStreams {
+    /// stdout (and stderr unless separate), or the pty master.
+    pub output: OwnedFd,
+    pub stderr: Option<OwnedFd>,
+    /// Where the command's input goes: the write end of its stdin, or the pty master.
+    pub stdin: Option<OwnedFd>,
+    /// Whether `output` is a pty master ([`set_terminal_size`] applies).
+    pub tty: bool,
+    pub exit: ExecExit,
+}
+
+/// The exit of a started command, reported by the task's shim.
+#[derive(Debug)]
+pub struct ExecExit {
+    client: ShimClient,
+}
+
+impl ExecExit {
+    /// A handle that ends the command (closing the shim connection kills it), usable
+    /// while another thread waits in [`ExecExit::wait`].
+    pub fn killer(&self) -> std::io::Result<ExecKiller> {
+        self.client.try_clone_stream().map(ExecKiller)
+    }
+
+    /// Blocking: the command's exit code; `None` when the task stopped first or the
+    /// command was killed through its [`ExecKiller`].
+    pub fn wait(mut self) -> Option<i32> {
+        self.client.exec_exit().ok().flatten()
+    }
+}
+
+/// Ends a command started by [`Engine::exec_with`] (see [`ExecExit::killer`]).
+#[derive(Debug)]
+pub struct ExecKiller(std::os::unix::net::UnixStream);
+
+impl ExecKiller {
+    /// Kills the command: the shim sees its client hang up. Idempotent.
+    pub fn kill(&self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Sets the size of the terminal whose master is `master`; the command gets SIGWINCH.
+pub fn set_terminal_size(master: BorrowedFd<'_>, rows: u16, cols: u16) -> std::io::Result<()> {
+    super::sys::set_window_size(master, rows, cols)
+}
+
+/// The size (rows, columns) of the terminal `fd` is on, if it is one.
+pub fn terminal_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    super::sys::window_size(fd)
+}
+
 impl Engine {
-    /// Starts `argv` in container `container` of running task `id`. Blocking work runs
-    /// on a blocking thread.
+    /// Starts `argv` in container `container` of running task `id`, its stdout and
+    /// stderr together on one stream. Blocking work runs on a blocking thread.
     pub async fn exec(
         &self,
         id: &str,
         container: &str,
         argv: Vec<String>,
     ) -> Result<ExecSession, EngineError> {
+        self.exec_with(id, container, argv, ExecOptions::default())
+            .await
+    }
+
+    /// Starts `argv` in container `container` of running task `id`, its stdio as
+    /// `options` say.
+    pub async fn exec_with(
+        &self,
+        id: &str,
+        container: &str,
+        argv: Vec<String>,
+        options: ExecOptions,
+    ) -> Result<ExecSession, EngineError> {
         if argv.is_empty() {
             return Err(EngineError::Invalid("command must not be empty".into()));
         }
         let run_dir = self.config().paths.task_run_dir(id);
         let container = container.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let (output, write_end) =
-                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Io {
-                    context: "creating the exec's output pipe".into(),
-                    source: e.into(),
-                })?;
-            let mut client = ShimClient::connect(&run_dir).map_err(|e| match e {
-                ShimError::Connect { .. } => {
-                    EngineError::Invalid("the task is not running (its shim is gone)".into())
-                }
-                other => EngineError::Invalid(super::chain(&other)),
-            })?;
-            let pid = client
-                .exec(&container, &argv, write_end)
-                .map_err(|e| match e {
-                    ShimError::Refused(message) => EngineError::Invalid(message),
-                    other => EngineError::Invalid(format!(
-                        "the task's shim did not run the command: {}",
-                        super::chain(&other)
-                    )),
-                })?;
-            Ok(ExecSession {
-                output,
-                client,
-                pid,
-            })
-        })
-        .await
-        .map_err(|e| EngineError::Invalid(format!("exec thread: {e}")))?
+        tokio::task::spawn_blocking(move || start(&run_dir, &container, &argv, options))
+            .await
+            .map_err(|e| EngineError::Invalid(format!("exec thread: {e}")))?
     }
+}
+
+/// On a blocking thread: the pipes, the request to the shim, its answer.
+fn start(
+    run_dir: &std::path::Path,
+    container: &str,
+    argv: &[String],
+    options: ExecOptions,
+) -> Result<ExecSession, EngineError> {
+    let pipe = |what: &str| {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Io {
+            context: format!("creating the exec's {what} pipe"),
+            source: e.into(),
+        })
+    };
+    let io = ExecIo {
+        tty: options.tty,
+        separate_stderr: options.separate_stderr && !options.tty,
+        stdin: options.stdin && !options.tty,
+    };
+    // The shim's ends, in the order the request names them; ours.
+    let mut theirs = Vec::new();
+    let (mut output, mut stderr, mut stdin) = (None, None, None);
+    if !io.tty {
+        let (r, w) = pipe("output")?;
+        output = Some(r);
+        theirs.push(w);
+        if io.separate_stderr {
+            let (r, w) = pipe("stderr")?;
+            stderr = Some(r);
+            theirs.push(w);
+        }
+        if io.stdin {
+            let (r, w) = pipe("stdin")?;
+            stdin = Some(w);
+            theirs.push(r);
+        }
+    }
+    let mut client = ShimClient::connect(run_dir).map_err(|e| match e {
+        ShimError::Connect { .. } => {
+            EngineError::Invalid("the task is not running (its shim is gone)".into())
+        }
+        other => EngineError::Invalid(super::chain(&other)),
+    })?;
+    let (pid, terminal) = client
+        .exec(container, argv, io, theirs)
+        .map_err(|e| match e {
+            ShimError::Refused(message) => EngineError::Invalid(message),
+            other => EngineError::Invalid(format!(
+                "the task's shim did not run the command: {}",
+                super::chain(&other)
+            )),
+        })?;
+    let output = match (output, terminal) {
+        (Some(out), _) => out,
+        (None, Some(master)) => {
+            if options.stdin {
+                let typed = master
+                    .try_clone()
+                    .map_err(EngineError::io("duplicating the terminal"))?;
+                stdin = Some(typed);
+            }
+            master
+        }
+        (None, None) => {
+            return Err(EngineError::Invalid(
+                "the task's shim sent no terminal for the command".into(),
+            ));
+        }
+    };
+    Ok(ExecSession {
+        output,
+        stderr,
+        stdin,
+        tty: io.tty,
+        client,
+        pid,
+    })
 }
 
 impl ExecSession {
     /// The command's pid (in the shim's, that is the host's, pid namespace).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The command's streams and exit, for a caller that moves the bytes itself.
+    pub fn into_streams(self) -> ExecStreams {
+        ExecStreams {
+            output: self.output,
+            stderr: self.stderr,
+            stdin: self.stdin,
+            tty: self.tty,
+            exit: ExecExit {
+                client: self.client,
+            },
+        }
     }
 
     /// Blocking: hands the command's output to `emit` as it comes, until the command

@@ -52,7 +52,10 @@ use std::sync::{Arc, Mutex};
 use berth_netns::{NetworkConfig, NetworkManager};
 
 pub use arn::ArnScope;
-pub use exec::{ExecSession, Utf8Chunks};
+pub use exec::{
+    ExecExit, ExecKiller, ExecOptions, ExecSession, ExecStreams, Utf8Chunks, set_terminal_size,
+    terminal_size,
+};
 pub use host::{HostResources, host_resources};
 pub use run::{Failure, RunTaskRequest, RunTaskResult};
 pub use volumes::VolumeInfo;

@@ -125,3 +125,41 @@ pub(crate) fn send_with_fds(
     )
     .map_err(std::io::Error::from)
 }
+
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+
+/// Sets the window size of the terminal `fd` (a pty master or slave).
+pub(crate) fn set_window_size(
+    fd: std::os::fd::BorrowedFd<'_>,
+    rows: u16,
+    cols: u16,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which points at a live
+    // local; a descriptor that is not a terminal fails with ENOTTY.
+    unsafe { tiocswinsz(fd.as_raw_fd(), &size) }
+        .map(drop)
+        .map_err(std::io::Error::from)
+}
+
+/// The window size (rows, columns) of the terminal `fd`, if it is one.
+pub(crate) fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
+    use std::os::fd::AsRawFd;
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which points at a
+    // live local; a descriptor that is not a terminal fails with ENOTTY.
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }.ok()?;
+    (size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
+}

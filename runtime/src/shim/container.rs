@@ -39,7 +39,7 @@ pub(crate) fn create_and_start(
     delete(c, state_root);
     let console = c
         .terminal
-        .then(|| sys::console_listener(&c.bundle))
+        .then(|| sys::console_listener(&c.bundle, "console.sock"))
         .transpose()
         .map_err(|e| format!("creating the console socket: {e}"))?;
     // Without `interactive` the container inherits the shim's stdin, /dev/null. A pty
@@ -131,32 +131,71 @@ pub(crate) fn forget(c: &ShimContainer, state_root: &Path) {
     let _ = std::fs::remove_dir_all(state_root.join(&c.runtime_id));
 }
 
+/// How an exec's stdio is connected.
+pub(crate) enum ExecStdio {
+    /// Pipes (or any descriptors): stderr to `stdout` too when it has none of its own;
+    /// stdin from /dev/null when absent.
+    Pipes {
+        stdout: OwnedFd,
+        stderr: Option<OwnedFd>,
+        stdin: Option<OwnedFd>,
+    },
+    /// A pseudo-terminal made inside the container, as `docker exec -t`.
+    Terminal,
+}
+
+/// A started exec: its pid, a child of the shim, and for [`ExecStdio::Terminal`] the
+/// pty master.
+pub(crate) struct ExecStarted {
+    pub pid: u32,
+    pub terminal: Option<OwnedFd>,
+}
+
+/// The exec's process file, beside the bundle's config.json, while it starts.
+const EXEC_PROCESS_FILE: &str = "exec-process.json";
+/// The exec's console socket, in the bundle while the exec starts.
+const EXEC_CONSOLE_SOCKET: &str = "exec-console.sock";
+
 /// Runs `argv` inside the running container (its namespaces, cgroup, user, groups,
 /// working directory and environment, as `docker exec` and Docker's health checks do)
-/// with stdout and stderr to `output`; returns the process's pid, a child of the shim.
+/// with stdio as `stdio` says.
 pub(crate) fn exec(
     c: &ShimContainer,
     state_root: &Path,
     argv: &[String],
-    output: OwnedFd,
-) -> Result<u32, String> {
-    let out2 = output.try_clone().map_err(|e| e.to_string())?;
+    stdio: ExecStdio,
+) -> Result<ExecStarted, String> {
     // libcontainer's tenant runs as root in `/` unless told otherwise: the container's
     // own process settings are in its bundle.
     let spec = oci_spec::runtime::Spec::load(c.bundle.join("config.json"))
         .map_err(|e| format!("reading the container's config.json: {e}"))?;
-    let process = spec.process().as_ref();
-    let user = process.map(|p| p.user());
-    let cwd = process.map(|p| p.cwd().clone()).filter(|d| d.is_absolute());
-    let pid = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
+    let builder = ContainerBuilder::new(c.runtime_id.clone(), SyscallType::default())
         .with_root_path(state_root)
         .map_err(describe)?
-        .with_stdout(output)
-        .with_stderr(out2)
         .with_executor(BerthExecutor {
             init: false,
             seccomp: seccomp_program(c)?,
-        })
+        });
+    let (stdout, stderr, stdin) = match stdio {
+        ExecStdio::Terminal => return exec_in_terminal(c, builder, &spec, argv),
+        ExecStdio::Pipes {
+            stdout,
+            stderr,
+            stdin,
+        } => (stdout, stderr, stdin),
+    };
+    let stderr = match stderr {
+        Some(fd) => fd,
+        None => stdout.try_clone().map_err(|e| e.to_string())?,
+    };
+    let mut builder = builder.with_stdout(stdout).with_stderr(stderr);
+    if let Some(fd) = stdin {
+        builder = builder.with_stdin(fd);
+    }
+    let process = spec.process().as_ref();
+    let user = process.map(|p| p.user());
+    let cwd = process.map(|p| p.cwd().clone()).filter(|d| d.is_absolute());
+    let pid = builder
         .as_tenant()
         .with_user(user.map(|u| u.uid()))
         .with_group(user.map(|u| u.gid()))
@@ -169,7 +208,64 @@ pub(crate) fn exec(
         .with_detach(true)
         .build()
         .map_err(describe)?;
-    Ok(pid.as_raw() as u32)
+    Ok(ExecStarted {
+        pid: pid.as_raw() as u32,
+        terminal: None,
+    })
+}
+
+/// An exec on a pseudo-terminal: the container's own process settings (user, groups,
+/// working directory, environment, capabilities, rlimits) with `argv` and a terminal,
+/// from a process file; the pty master arrives on a console socket.
+fn exec_in_terminal(
+    c: &ShimContainer,
+    builder: ContainerBuilder,
+    spec: &oci_spec::runtime::Spec,
+    argv: &[String],
+) -> Result<ExecStarted, String> {
+    let mut process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| "the container's config.json has no process".to_owned())?;
+    let mut env = process.env().clone().unwrap_or_default();
+    // What `docker exec -t` gives a program that needs a terminal type.
+    if !env.iter().any(|v| v.starts_with("TERM=")) {
+        env.push("TERM=xterm".to_owned());
+    }
+    process
+        .set_args(Some(argv.to_vec()))
+        .set_env(Some(env))
+        .set_terminal(Some(true));
+    let process_file = c.bundle.join(EXEC_PROCESS_FILE);
+    let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+    std::fs::write(&process_file, json)
+        .map_err(|e| format!("writing {}: {e}", process_file.display()))?;
+    let console = sys::console_listener(&c.bundle, EXEC_CONSOLE_SOCKET)
+        .map_err(|e| format!("creating the console socket: {e}"));
+    let started = console.and_then(|(listener, socket)| {
+        let built = builder
+            .with_console_socket(Some(socket.clone()))
+            .as_tenant()
+            .with_process(Some(&process_file))
+            .with_detach(true)
+            .build()
+            .map_err(describe);
+        let master = built.and_then(|pid| {
+            let master = sys::receive_console(&listener)
+                .map_err(|e| format!("receiving the command's terminal: {e}"));
+            if master.is_err() {
+                sys::send_signal(pid.as_raw() as u32, libc::SIGKILL);
+            }
+            Ok(ExecStarted {
+                pid: pid.as_raw() as u32,
+                terminal: Some(master?),
+            })
+        });
+        let _ = std::fs::remove_file(&socket);
+        master
+    });
+    let _ = std::fs::remove_file(&process_file);
+    started
 }
 
 /// The container's compiled seccomp filter, read from its bundle. A container whose

@@ -131,6 +131,28 @@ impl Client {
         self.flush();
     }
 
+    /// Sends a reply line with `fd` attached (SCM_RIGHTS). The descriptor must go
+    /// with the line's first byte, so the line goes out at once, after what is
+    /// buffered; a client that cannot take it is dropped.
+    pub(crate) fn send_with_fd(&mut self, reply: &ControlReply, fd: OwnedFd) {
+        self.flush();
+        let Ok(mut line) = serde_json::to_vec(reply) else {
+            return;
+        };
+        line.push(b'\n');
+        if !self.output.is_empty() {
+            self.closed = true;
+            return;
+        }
+        match crate::engine::sys::send_with_fds(self.stream.as_fd(), &line, &[fd.as_fd()]) {
+            Ok(n) => {
+                self.output.extend_from_slice(&line[n..]);
+                self.flush();
+            }
+            Err(_) => self.closed = true,
+        }
+    }
+
     /// Writes buffered output.
     pub(crate) fn flush(&mut self) {
         while !self.output.is_empty() {

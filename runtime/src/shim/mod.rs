@@ -284,37 +284,87 @@ impl ShimClient {
         self.request(&ControlRequest::Watch)
     }
 
-    /// Runs `argv` in the task's running container `container` with its stdout and
-    /// stderr to `output` (sent to the shim; this process's copy is closed). Returns
-    /// the process's pid once it runs; its exit code is the next reply
-    /// ([`ControlReply::ExecExited`]). Dropping the client before then kills it.
+    /// Runs `argv` in the task's running container `container` with its stdio as
+    /// `stdio` says, on `fds` (sent to the shim; this process's copies are closed). Returns the
+    /// process's pid once it runs, and the pty master of a `tty` exec; its exit code is
+    /// the next reply ([`ControlReply::ExecExited`]). Dropping the client before then
+    /// kills it.
     pub fn exec(
         &mut self,
         container: &str,
         argv: &[String],
-        output: std::os::fd::OwnedFd,
-    ) -> Result<u32, ShimError> {
+        stdio: ExecIo,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<(u32, Option<std::os::fd::OwnedFd>), ShimError> {
         use std::os::fd::AsFd;
         let req = ControlRequest::Exec {
             container: container.to_owned(),
             argv: argv.to_vec(),
+            io: stdio,
         };
         let mut line =
             serde_json::to_vec(&req).map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
         line.push(b'\n');
-        // The descriptor travels with the line's first bytes; the rest (a long command)
+        // The descriptors travel with the line's first bytes; the rest (a long command)
         // follows plainly.
-        let sent = crate::engine::sys::send_with_fds(self.writer.as_fd(), &line, &[output.as_fd()])
+        let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+        let sent = crate::engine::sys::send_with_fds(self.writer.as_fd(), &line, &borrowed)
             .map_err(ShimError::Protocol)?;
-        drop(output);
+        drop(borrowed);
+        drop(fds);
         self.writer
             .write_all(&line[sent..])
             .map_err(ShimError::Protocol)?;
-        match self.next_reply()? {
-            Some(ControlReply::ExecStarted { pid }) => Ok(pid),
-            Some(ControlReply::Error { message }) => Err(ShimError::Refused(message)),
+        match self.next_reply_with_fds()? {
+            (Some(ControlReply::ExecStarted { pid }), fds) => Ok((pid, fds.into_iter().next())),
+            (Some(ControlReply::Error { message }), _) => Err(ShimError::Refused(message)),
             _ => Err(ShimError::Protocol(io::Error::other("unexpected reply"))),
         }
+    }
+
+    /// Reads the next reply with the descriptors that came with it, reading no byte
+    /// past its line (what follows stays for [`ShimClient::next_reply`]).
+    fn next_reply_with_fds(
+        &mut self,
+    ) -> Result<(Option<ControlReply>, Vec<std::os::fd::OwnedFd>), ShimError> {
+        use std::os::fd::AsFd;
+        if !self.reader.buffer().is_empty() {
+            return Ok((self.next_reply()?, Vec::new()));
+        }
+        let mut line = Vec::new();
+        let mut fds = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            // How much of what is waiting belongs to this line (the peek carries no
+            // descriptors: they come with the read below).
+            let peeked = nix::sys::socket::recv(
+                std::os::fd::AsRawFd::as_raw_fd(&self.writer),
+                &mut buf,
+                nix::sys::socket::MsgFlags::MSG_PEEK,
+            )
+            .map_err(|e| ShimError::Protocol(e.into()))?;
+            if peeked == 0 {
+                return Ok((None, fds));
+            }
+            let take = buf[..peeked]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(peeked, |i| i + 1);
+            let (n, got) = crate::shim::sys::recv_with_fds(self.writer.as_fd(), &mut buf[..take])
+                .map_err(ShimError::Protocol)?;
+            line.extend_from_slice(&buf[..n]);
+            fds.extend(got);
+            if line.ends_with(b"\n") {
+                let reply = serde_json::from_slice(&line)
+                    .map_err(|e| ShimError::Protocol(io::Error::other(e)))?;
+                return Ok((Some(reply), fds));
+            }
+        }
+    }
+
+    /// A second handle on the connection (to shut it down from another thread).
+    pub fn try_clone_stream(&self) -> Result<UnixStream, io::Error> {
+        self.writer.try_clone()
     }
 
     /// The connection, to poll for replies (see [`ShimClient::has_buffered_reply`]).

@@ -172,20 +172,20 @@ fn holder_main() -> ! {
     }
 }
 
-/// A listening unix socket for one container's console (`process.terminal`). It is
-/// bound under `dir` by a relative name, so a deep bundle path does not overflow
-/// `sun_path`; libcontainer connects to it and sends the pty master.
+/// A listening unix socket `dir/NAME` for one container's or exec's console
+/// (`process.terminal`). It is bound by a relative name, so a deep bundle path does not
+/// overflow `sun_path`; libcontainer connects to it and sends the pty master.
 pub(crate) fn console_listener(
     dir: &std::path::Path,
+    name: &str,
 ) -> std::io::Result<(std::os::unix::net::UnixListener, std::path::PathBuf)> {
-    const NAME: &str = "console.sock";
-    let path = dir.join(NAME);
+    let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     // The shim is single-threaded, so changing its working directory for the bind
     // affects nothing else.
     let previous = std::env::current_dir()?;
     std::env::set_current_dir(dir)?;
-    let bound = std::os::unix::net::UnixListener::bind(NAME);
+    let bound = std::os::unix::net::UnixListener::bind(name);
     let _ = std::env::set_current_dir(previous);
     let listener = bound?;
     listener.set_nonblocking(true)?;

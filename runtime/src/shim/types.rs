@@ -311,14 +311,43 @@ pub enum ControlRequest {
         #[serde(default)]
         timeout_secs: Option<u64>,
     },
-    /// Run `argv` inside the running container `container` (`berth exec`), its stdout
-    /// and stderr to the one descriptor that comes with this request as SCM_RIGHTS.
-    /// Replies [`ControlReply::ExecStarted`], then [`ControlReply::ExecExited`] on this
-    /// connection; closing the connection first kills the process.
+    /// Run `argv` inside the running container `container` (`berth exec`), its stdio
+    /// as `io` says, with the descriptors it names coming with this request as
+    /// SCM_RIGHTS. Replies [`ControlReply::ExecStarted`], then
+    /// [`ControlReply::ExecExited`] on this connection; closing the connection first
+    /// kills the process.
     Exec {
         container: String,
         argv: Vec<String>,
+        #[serde(default)]
+        io: ExecIo,
     },
+}
+
+/// How an exec's stdio is connected. The default: one descriptor for stdout and
+/// stderr together, stdin from /dev/null.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ExecIo {
+    /// A pseudo-terminal made inside the container (its devpts) is the process's
+    /// stdin, stdout and stderr, as `docker exec -t`. The request carries no
+    /// descriptor; the pty master comes back with [`ControlReply::ExecStarted`].
+    pub tty: bool,
+    /// Without `tty`: a second descriptor, for stderr, follows stdout's.
+    pub separate_stderr: bool,
+    /// Without `tty`: a last descriptor, the read end of the process's stdin.
+    pub stdin: bool,
+}
+
+impl ExecIo {
+    /// How many descriptors come with the request.
+    pub fn descriptors(&self) -> usize {
+        if self.tty {
+            0
+        } else {
+            1 + usize::from(self.separate_stderr) + usize::from(self.stdin)
+        }
+    }
 }
 
 /// A reply on the control socket.
@@ -330,7 +359,8 @@ pub enum ControlReply {
     Error {
         message: String,
     },
-    /// An exec's process runs (its pid in the shim's pid namespace).
+    /// An exec's process runs (its pid in the shim's pid namespace). For a `tty`
+    /// exec, the pty master comes with this line (SCM_RIGHTS).
     ExecStarted {
         pid: u32,
     },

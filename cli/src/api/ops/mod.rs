@@ -49,6 +49,15 @@ pub(crate) async fn ecs(d: &Daemon, op: &str, body: &[u8]) -> Result<Value, ApiE
     }
 }
 
+/// `Berth.Exec` on a connection the client asked to upgrade (`-i`, `-t`).
+pub(crate) async fn exec_attached(
+    d: &Daemon,
+    body: &[u8],
+    upgrade: hyper::upgrade::OnUpgrade,
+) -> Result<Reply, ApiError> {
+    exec::attach(d, parse(body)?, upgrade).await
+}
+
 /// Dispatches a berth operation.
 pub(crate) async fn berth(d: &Daemon, op: &str, body: &[u8]) -> Result<Reply, ApiError> {
     match op {

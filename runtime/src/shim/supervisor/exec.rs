@@ -1,52 +1,84 @@
 //! `berth exec`: a process run inside a running container on a control client's
-//! request, with its output to a descriptor that client sent (the daemon reads the
-//! other end itself, so no output passes through the shim and a slow reader only
-//! slows the process). The shim is its parent: it reaps it and tells the client the
+//! request, with its stdio on descriptors that client sent, or on a pseudo-terminal
+//! whose master goes back to the client (the daemon reads and writes the other ends
+//! itself, so nothing passes through the shim and a slow reader only slows the
+//! process). The shim is its parent: it reaps it and tells the client the
 //! exit code. A client that goes away takes its processes with it (SIGKILL), so an
 //! interrupted `berth exec` leaves nothing running.
 
+use std::os::fd::OwnedFd;
+
 use super::{PidOwner, Supervisor};
-use crate::shim::container;
+use crate::shim::container::{self, ExecStdio};
 use crate::shim::sys::{self, Reaped};
-use crate::shim::types::{ContainerStatus, ControlReply, RunStatus};
+use crate::shim::types::{ContainerStatus, ControlReply, ExecIo, RunStatus};
 
 impl Supervisor {
-    /// Starts `argv` in container `name` for control client `client` (an index).
-    pub(super) fn start_exec(
+    /// Starts `argv` in container `name` for control client `client` (an index) and
+    /// replies to it: [`ControlReply::ExecStarted`] (with the pty master of a `tty`
+    /// exec) or the reason it did not start.
+    pub(super) fn start_exec(&mut self, client: usize, name: &str, argv: &[String], io: ExecIo) {
+        let reply = self.exec_in(client, name, argv, io);
+        let c = &mut self.control.clients[client];
+        match reply {
+            Ok((reply, Some(terminal))) => c.send_with_fd(&reply, terminal),
+            Ok((reply, None)) => c.send(&reply),
+            Err(message) => c.send(&ControlReply::Error { message }),
+        }
+    }
+
+    fn exec_in(
         &mut self,
         client: usize,
         name: &str,
         argv: &[String],
-    ) -> ControlReply {
-        let error = |message: String| ControlReply::Error { message };
-        // The descriptor came with this request; take it whatever happens next.
-        let output = (!self.control.clients[client].received.is_empty())
-            .then(|| self.control.clients[client].received.remove(0));
-        let Some(output) = output else {
-            return error("exec needs its output descriptor (SCM_RIGHTS) with the request".into());
+        io: ExecIo,
+    ) -> Result<(ControlReply, Option<OwnedFd>), String> {
+        // The descriptors came with this request; take them whatever happens next.
+        let received = &mut self.control.clients[client].received;
+        let wanted = io.descriptors();
+        if received.len() < wanted {
+            received.clear();
+            return Err(format!(
+                "exec needs {wanted} descriptors (SCM_RIGHTS) with the request"
+            ));
+        }
+        let mut fds = received.drain(..wanted);
+        let stdio = match fds.next() {
+            None => ExecStdio::Terminal,
+            Some(stdout) => {
+                let stderr = if io.separate_stderr { fds.next() } else { None };
+                let stdin = if io.stdin { fds.next() } else { None };
+                ExecStdio::Pipes {
+                    stdout,
+                    stderr,
+                    stdin,
+                }
+            }
         };
+        drop(fds);
         if argv.is_empty() {
-            return error("exec needs a command".into());
+            return Err("exec needs a command".into());
         }
         let Some(i) = self.task.containers.iter().position(|c| c.name == name) else {
-            return error(format!("the task has no container named {name:?}"));
+            return Err(format!("the task has no container named {name:?}"));
         };
         if self.state.status == RunStatus::Stopping {
-            return error("the task is stopping".into());
+            return Err("the task is stopping".into());
         }
         if self.state.containers[i].status != ContainerStatus::Running {
-            return error(format!("container {name:?} is not running"));
+            return Err(format!("container {name:?} is not running"));
         }
         let c = self.task.containers[i].clone();
-        match container::exec(&c, &self.task.container_state_root, argv, output) {
-            Ok(pid) => {
-                let id = self.control.clients[client].id;
-                tracing::info!(container = %c.name, pid, "exec started");
-                self.pids.insert(pid as i32, PidOwner::Exec(id));
-                ControlReply::ExecStarted { pid }
-            }
-            Err(msg) => error(format!("exec in container {name:?} failed: {msg}")),
-        }
+        let started = container::exec(&c, &self.task.container_state_root, argv, stdio)
+            .map_err(|msg| format!("exec in container {name:?} failed: {msg}"))?;
+        let id = self.control.clients[client].id;
+        tracing::info!(container = %c.name, pid = started.pid, tty = io.tty, "exec started");
+        self.pids.insert(started.pid as i32, PidOwner::Exec(id));
+        Ok((
+            ControlReply::ExecStarted { pid: started.pid },
+            started.terminal,
+        ))
     }
 
     /// Reports an exec's exit to the client that asked for it, if still connected.
