@@ -159,9 +159,29 @@ def main():
     assert isinstance(e, ecs.exceptions.ClientException)
     e = expect_error("InvalidParameterException", ecs.list_tasks, desiredStatus="RUNNING", maxResults=500)
     assert isinstance(e, ecs.exceptions.InvalidParameterException)
-    e = expect_error("UnsupportedFeatureException", ecs.create_service, serviceName="s", taskDefinition="sleeper")
+    e = expect_error("UnsupportedFeatureException", ecs.create_task_set, service="s", cluster="default", taskDefinition="sleeper")
     assert isinstance(e, ecs.exceptions.UnsupportedFeatureException)
-    assert "CreateService" in str(e), e
+    assert "CreateTaskSet" in str(e), e
+
+    # A service, through boto3's own waiters: stable, scaled to 0, deleted, inactive.
+    svc = ecs.create_service(cluster="boto-a", serviceName="boto-svc", taskDefinition="sleeper", desiredCount=1)["service"]
+    assert svc["status"] == "ACTIVE" and svc["deployments"][0]["id"].startswith("ecs-svc/"), svc
+    ecs.get_waiter("services_stable").wait(cluster="boto-a", services=["boto-svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    s = ecs.describe_services(cluster="boto-a", services=["boto-svc", "nope"])
+    assert s["services"][0]["runningCount"] == 1 and s["failures"][0]["reason"] == "MISSING", s
+    assert isinstance(s["services"][0]["createdAt"], datetime.datetime), s
+    assert ecs.list_services(cluster="boto-a")["serviceArns"] == [svc["serviceArn"]]
+    [svc_task] = ecs.list_tasks(cluster="boto-a", serviceName="boto-svc")["taskArns"]
+    e = expect_error("ClusterContainsServicesException", ecs.delete_cluster, cluster="boto-a")
+    assert isinstance(e, ecs.exceptions.ClusterContainsServicesException)
+    e = expect_error("InvalidParameterException", ecs.delete_service, cluster="boto-a", service="boto-svc")
+    ecs.update_service(cluster="boto-a", service="boto-svc", desiredCount=0)
+    assert ecs.delete_service(cluster="boto-a", service="boto-svc")["service"]["status"] == "DRAINING"
+    ecs.get_waiter("services_inactive").wait(cluster="boto-a", services=["boto-svc"], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    t = ecs.describe_tasks(cluster="boto-a", tasks=[svc_task])["tasks"][0]
+    assert t["lastStatus"] == "STOPPED" and t["stopCode"] == "ServiceSchedulerInitiated", t
+    e = expect_error("ServiceNotFoundException", ecs.update_service, service="nope", desiredCount=1)
+    assert isinstance(e, ecs.exceptions.ServiceNotFoundException)
 
     # Stop them all; the waiters see it.
     for a in arns:

@@ -280,7 +280,7 @@ fn malformed_bodies_unknown_fields_and_unknown_operations_are_clean_4xx_errors()
     );
 
     // Unknown and unimplemented operations name themselves.
-    for op in ["Frobnicate", "CreateService", "CreateCapacityProvider"] {
+    for op in ["Frobnicate", "CreateTaskSet", "CreateCapacityProvider"] {
         let (s, v) = raw(op, b"{}");
         assert_eq!(s, 400, "{op}: {v}");
         assert_eq!(v["__type"], "UnsupportedFeatureException", "{op}: {v}");

@@ -122,4 +122,13 @@ pub const MIGRATIONS: &[Migration] = &[
             ),
         ],
     },
+    Migration {
+        version: 5,
+        name: "services",
+        sql: include_str!("migrations/0005_services.sql"),
+        fixtures: &[(
+            "services",
+            "INSERT INTO services VALUES ('arn:s/web', 'default', 'web', 'ACTIVE', '{}', 1.0, 1.0)",
+        )],
+    },
 ];

@@ -33,6 +33,10 @@ impl ArnScope {
         format!("{}:task/{cluster}/{id}", self.prefix())
     }
 
+    pub fn service(&self, cluster: &str, name: &str) -> String {
+        format!("{}:service/{cluster}/{name}", self.prefix())
+    }
+
     pub fn container(&self, cluster: &str, task_id: &str, uuid: &str) -> String {
         format!("{}:container/{cluster}/{task_id}/{uuid}", self.prefix())
     }

@@ -39,6 +39,7 @@ mod netstats;
 mod provision;
 mod reconcile;
 mod run;
+pub mod services;
 pub mod status;
 mod stop;
 pub(crate) mod sys;
@@ -193,6 +194,9 @@ pub(crate) struct Inner {
     host: HostResources,
     instance_id: String,
     started_at: f64,
+    /// The service scheduler's lock and wake-up.
+    services: services::Services,
+    service_scheduler: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// The engine. Cheap to clone.
@@ -287,11 +291,15 @@ impl Engine {
                 host,
                 instance_id,
                 started_at: now(),
+                services: services::Services::default(),
+                service_scheduler: Mutex::new(None),
             }),
         };
         engine.ensure_default_cluster().await?;
         reconcile::reconcile(&engine).await?;
         engine.spawn_janitor();
+        let scheduler = engine.spawn_service_scheduler();
+        *engine.inner.service_scheduler.lock().expect("not poisoned") = Some(scheduler);
         Ok(engine)
     }
 
@@ -342,6 +350,15 @@ impl Engine {
     /// Stops watching tasks (they keep running under their shims) and, when no task
     /// remains, removes berth's cgroup directories. Called on daemon shutdown.
     pub async fn shutdown(&self) {
+        if let Some(h) = self
+            .inner
+            .service_scheduler
+            .lock()
+            .expect("not poisoned")
+            .take()
+        {
+            h.abort();
+        }
         let handles: Vec<_> = self
             .inner
             .drivers
@@ -418,6 +435,7 @@ impl Engine {
             .await?;
         c.running_tasks_count = running;
         c.pending_tasks_count = pending;
+        c.active_services_count = self.active_services_count(&c.cluster_name).await? as i64;
         c.registered_container_instances_count = i64::from(c.status == "ACTIVE");
         c.tags = tags;
         Ok(c)
@@ -599,7 +617,7 @@ impl Engine {
         let cluster = self.require_cluster(cluster).await?;
         let (id, _) = arn::task_id(reference);
         let reason = reason.unwrap_or_else(|| "Task stopped by user".to_owned());
-        stop::request_stop(self, &cluster, &id, reason, timeout_secs).await
+        stop::request_stop(self, &cluster, &id, reason, timeout_secs, None).await
     }
 
     // ---------- tags ----------
@@ -688,6 +706,9 @@ impl Engine {
                 tick.tick().await;
                 if let Err(e) = reconcile::prune(&engine).await {
                     tracing::warn!(error = %e, "pruning stopped tasks");
+                }
+                if let Err(e) = engine.prune_services().await {
+                    tracing::warn!(error = %e, "pruning deleted services");
                 }
             }
         });

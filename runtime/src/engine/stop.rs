@@ -48,13 +48,15 @@ pub(super) async fn wait_for_stop(engine: &Engine, id: &str) -> String {
 
 const STOP_RECHECK: Duration = Duration::from_millis(200);
 
-/// StopTask.
+/// StopTask. `code` is the stop code to record at once (the service scheduler's
+/// `ServiceSchedulerInitiated`); without one the task gets `UserInitiated` from its shim.
 pub(crate) async fn request_stop(
     engine: &Engine,
     cluster: &str,
     id: &str,
     reason: String,
     timeout_secs: Option<u64>,
+    code: Option<&'static str>,
 ) -> Result<Task, EngineError> {
     let cluster = cluster.to_owned();
     let r2 = reason.clone();
@@ -70,8 +72,8 @@ pub(crate) async fn request_stop(
                 status::advance(rec, st::DEACTIVATING);
             }
             rec.task.version += 1;
-            if rec.task.stopped_reason.is_none() && !rec.runtime.shim_started {
-                rec.task.stop_code = Some("UserInitiated".into());
+            if rec.task.stopped_reason.is_none() && (code.is_some() || !rec.runtime.shim_started) {
+                rec.task.stop_code = Some(code.unwrap_or("UserInitiated").into());
                 rec.task.stopped_reason = Some(r2);
             }
         }

@@ -170,6 +170,8 @@ pub struct TaskFilter {
     pub cluster: String,
     pub family: Option<String>,
     pub started_by: Option<String>,
+    /// The task's group (`service:NAME` for a service's tasks).
+    pub group: Option<String>,
     /// `RUNNING` (anything not stopped, as ECS), `PENDING` or `STOPPED`.
     pub desired_status: Option<String>,
 }
@@ -190,6 +192,7 @@ pub fn list_task_arns(
                AND (?3 IS NULL OR started_by = ?3)
                AND (?4 IS NULL OR desired_status = ?4)
                AND (created_at < ?5 OR (created_at = ?5 AND id < ?6) OR ?6 = '')
+               AND (?8 IS NULL OR json_extract(doc, '$.task.group') = ?8)
              ORDER BY created_at DESC, id DESC
              LIMIT ?7",
         )
@@ -203,7 +206,8 @@ pub fn list_task_arns(
                 f.desired_status,
                 after_t,
                 after_id,
-                limit as i64
+                limit as i64,
+                f.group
             ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )

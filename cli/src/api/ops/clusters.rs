@@ -118,6 +118,19 @@ pub(super) async fn delete(d: &Daemon, r: DeleteCluster) -> Result<Value, ApiErr
             "the default cluster cannot be deleted on berth",
         ));
     }
+    let name = berth_runtime::engine::arn::cluster_name(Some(&r.cluster));
+    if d.engine
+        .active_services_count(&name)
+        .await
+        .map_err(engine_error)?
+        > 0
+    {
+        return Err(ApiError::new(
+            "ClusterContainsServicesException",
+            StatusCode::BAD_REQUEST,
+            "The Cluster cannot be deleted while Services are active.",
+        ));
+    }
     match d.engine.delete_cluster(&r.cluster).await {
         Ok(c) => Ok(json!({"cluster": c})),
         Err(berth_runtime::engine::EngineError::Conflict(m)) => Err(ApiError::new(

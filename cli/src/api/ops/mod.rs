@@ -5,6 +5,7 @@ mod berth;
 mod clusters;
 mod exec;
 mod secrets;
+mod services;
 mod taskdefs;
 mod tasks;
 
@@ -38,6 +39,11 @@ pub(crate) async fn ecs(d: &Daemon, op: &str, body: &[u8]) -> Result<Value, ApiE
         "StopTask" => tasks::stop(d, parse(body)?).await,
         "DescribeTasks" => tasks::describe(d, parse(body)?).await,
         "ListTasks" => tasks::list(d, parse(body)?).await,
+        "CreateService" => services::create(d, parse(body)?).await,
+        "DescribeServices" => services::describe(d, parse(body)?).await,
+        "ListServices" => services::list(d, parse(body)?).await,
+        "UpdateService" => services::update(d, parse(body)?).await,
+        "DeleteService" => services::delete(d, parse(body)?).await,
         "TagResource" => clusters::tag(d, parse(body)?).await,
         "UntagResource" => clusters::untag(d, parse(body)?).await,
         "ListTagsForResource" => clusters::list_tags(d, parse(body)?).await,

@@ -291,8 +291,8 @@ pub(super) async fn list(d: &Daemon, r: ListTasks) -> Result<Value, ApiError> {
             "desiredStatus: {s:?} is not one of RUNNING, PENDING, STOPPED"
         )));
     }
-    if r.service_name.is_some() || r.daemon_name.is_some() {
-        // No services on berth yet: nothing was started by one.
+    if r.daemon_name.is_some() {
+        // No ECS daemons on berth: nothing was started by one.
         return Ok(json!({"taskArns": []}));
     }
     let _ = (&r.container_instance, &r.launch_type);
@@ -316,6 +316,7 @@ pub(super) async fn list(d: &Daemon, r: ListTasks) -> Result<Value, ApiError> {
         cluster: String::new(),
         family: r.family,
         started_by: r.started_by,
+        group: r.service_name.map(|s| format!("service:{s}")),
         // ECS's default is RUNNING: tasks whose desired status is RUNNING.
         desired_status: Some(r.desired_status.unwrap_or_else(|| "RUNNING".into())),
     };
