@@ -69,6 +69,9 @@ pub(crate) enum Command {
     Credentials(commands::CredentialsArgs),
     /// Show the daemon's configuration, cgroup version and controllers.
     Info,
+    /// Manage ECS services: tasks kept running, scaled, rolled out.
+    #[command(subcommand)]
+    Service(commands::ServiceCommand),
     /// Manage shared named volumes.
     #[command(subcommand)]
     Volume(commands::VolumeCommand),

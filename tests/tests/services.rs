@@ -268,3 +268,80 @@ fn a_service_keeps_its_tasks_scales_rolls_out_and_drains() {
     }
     d.assert_clean();
 }
+
+#[test]
+fn berth_service_commands_create_list_scale_roll_out_and_remove() {
+    require_e2e!();
+    let d = Daemon::start();
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
+    let file = d.scratch().join("cli-svc.json");
+    let def = |marker: &str| {
+        json!({"family": "cli-svc", "containerDefinitions": [{"name": "app", "image": image,
+            "memory": 32, "stopTimeout": 1, "entryPoint": ["sh", "-c"],
+            "command": [format!("echo {marker}; exec sleep 600")]}]})
+    };
+    std::fs::write(&file, def("one").to_string()).unwrap();
+    let cli = |args: &[&str]| {
+        let out = d.cli(args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let arn = cli(&[
+        "service",
+        "create",
+        "api",
+        file.to_str().unwrap(),
+        "-n",
+        "2",
+    ]);
+    assert!(arn.trim().ends_with(":service/default/api"), "{arn}");
+    let listed = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let table = cli(&["service", "ls"]);
+            if table.lines().any(|l| {
+                l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .starts_with(want)
+            }) {
+                return table;
+            }
+            assert!(Instant::now() < deadline, "never {want:?}:\n{table}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let table = listed("api ACTIVE 2 2 0 cli-svc:1 cli-svc:1:COMPLETED");
+    assert!(table.starts_with("SERVICE"), "{table}");
+    cli(&["service", "scale", "api", "1"]);
+    listed("api ACTIVE 1 1 0 cli-svc:1 cli-svc:1:COMPLETED");
+    std::fs::write(&file, def("two").to_string()).unwrap();
+    let deployment = cli(&["service", "update", "api", file.to_str().unwrap()]);
+    assert!(deployment.starts_with("ecs-svc/"), "{deployment}");
+    listed("api ACTIVE 1 1 0 cli-svc:2 cli-svc:2:COMPLETED");
+    let events = cli(&["service", "events", "api"]);
+    assert!(events.contains("deployment completed."), "{events}");
+    assert!(
+        events.lines().last().unwrap().contains("steady state"),
+        "{events}"
+    );
+    let out = d.cli(&["service", "update", "api"]);
+    assert!(!out.status.success());
+    cli(&["service", "rm", "api"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cli(&["service", "ls"])
+        .lines()
+        .skip(1)
+        .all(|l| l.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "the service never went away");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(cli(&["ps"]).lines().skip(1).all(|l| l.trim().is_empty()));
+    d.assert_clean();
+}

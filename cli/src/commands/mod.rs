@@ -4,6 +4,7 @@
 mod exec;
 mod images;
 mod secrets;
+mod services;
 mod system;
 mod tasks;
 
@@ -17,6 +18,7 @@ use clap::Args;
 pub(crate) use exec::ExecArgs;
 pub(crate) use images::{ImagesArgs, LoadArgs, PullArgs, RmiArgs, SaveArgs};
 pub(crate) use secrets::{RoleCommand, SecretCommand};
+pub(crate) use services::ServiceCommand;
 pub(crate) use system::{CredentialsArgs, SystemCommand, VolumeCommand};
 pub(crate) use tasks::{DescribeArgs, LogsArgs, PsArgs, RegisterArgs, RunArgs, StopArgs};
 
@@ -138,6 +140,7 @@ pub(crate) async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Volume(c) => system::volume(&g, c).await,
         Command::Secret(c) => secrets::secret(&g, c).await,
         Command::Role(c) => secrets::role(&g, c).await,
+        Command::Service(c) => services::service(&g, c).await,
         Command::System(c) => system::system(&g, c),
     }
 }

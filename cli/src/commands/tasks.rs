@@ -13,7 +13,7 @@ use crate::client::{ApiFailure, Client};
 use crate::config::Globals;
 
 /// Reads a task definition file and registers it; returns its ARN.
-async fn register_file(c: &Client, path: &Path, quiet: bool) -> Result<String> {
+pub(super) async fn register_file(c: &Client, path: &Path, quiet: bool) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let checked = c
         .berth(
