@@ -345,3 +345,60 @@ fn berth_service_commands_create_list_scale_roll_out_and_remove() {
     assert!(cli(&["ps"]).lines().skip(1).all(|l| l.trim().is_empty()));
     d.assert_clean();
 }
+
+#[test]
+fn a_task_that_fails_its_health_checks_is_replaced() {
+    require_e2e!();
+    let d = Daemon::start();
+    let image = busybox_layout(&d.scratch().join("images"), APPLETS);
+    let app = json!({"name": "app", "image": image, "memory": 32, "stopTimeout": 1,
+        "entryPoint": ["sh", "-c"], "command": ["touch /tmp/healthy; exec sleep 600"],
+        "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/healthy"],
+            "interval": 5, "timeout": 2, "retries": 1}});
+    d.register(json!({"family": "checked", "containerDefinitions": [app]}));
+    d.ok(
+        "CreateService",
+        json!({"serviceName": "checked", "taskDefinition": "checked", "desiredCount": 1}),
+    );
+    let healthy = |d: &Daemon| {
+        let running = running_tasks(d, "checked");
+        (running.len() == 1 && d.describe(&running[0])["healthStatus"] == "HEALTHY")
+            .then(|| running[0].clone())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Some(id) = healthy(&d) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the task never got healthy");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    // Its check starts failing: the scheduler stops it and starts another.
+    let out = d.cli(&["exec", &first, "--", "rm", "/tmp/healthy"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = d.wait_stopped(&first, Duration::from_secs(60));
+    assert_eq!(t["stopCode"], "ServiceSchedulerInitiated");
+    assert_eq!(t["stoppedReason"], "Task failed container health checks");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while healthy(&d).is_none_or(|id| id == first) {
+        assert!(Instant::now() < deadline, "no healthy replacement");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s = d.ok("DescribeServices", json!({"services": ["checked"]}))["services"][0].clone();
+    assert!(
+        events(&s).contains("has stopped 1 running tasks"),
+        "{}",
+        events(&s)
+    );
+    d.ok(
+        "DeleteService",
+        json!({"service": "checked", "force": true}),
+    );
+    wait_service(&d, "checked", "INACTIVE", |s| s["status"] == "INACTIVE");
+    d.assert_clean();
+}
