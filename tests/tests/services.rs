@@ -324,6 +324,27 @@ fn berth_service_commands_create_list_scale_roll_out_and_remove() {
     let deployment = cli(&["service", "update", "api", file.to_str().unwrap()]);
     assert!(deployment.starts_with("ecs-svc/"), "{deployment}");
     listed("api ACTIVE 1 1 0 cli-svc:2 cli-svc:2:COMPLETED");
+    // The same definition again, forced: a new deployment replaces the task.
+    let running = running_tasks(&d, "api");
+    let forced = cli(&["service", "update", "api", "--force"]);
+    assert!(
+        forced.starts_with("ecs-svc/") && forced != deployment,
+        "{forced}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = running_tasks(&d, "api");
+        let s = d.ok("DescribeServices", json!({"services": ["api"]}))["services"][0].clone();
+        if settled(&s, 1, "cli-svc:2") && now.len() == 1 && now != running {
+            assert_eq!(s["deployments"][0]["id"], forced.trim());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forced deployment never replaced the task"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let events = cli(&["service", "events", "api"]);
     assert!(events.contains("deployment completed."), "{events}");
     assert!(

@@ -732,7 +732,9 @@ fn new_cluster(name: &str, arn: &str) -> Cluster {
     }
 }
 
-fn check_cluster_name(name: &str) -> Result<(), EngineError> {
+/// Whether `name` is a cluster or service name as ECS accepts them; else the message
+/// for the request member `field`.
+pub(crate) fn check_resource_name(field: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && name
@@ -741,8 +743,12 @@ fn check_cluster_name(name: &str) -> Result<(), EngineError> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::Invalid(
-            "clusterName: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed".into(),
+        Err(format!(
+            "{field}: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed"
         ))
     }
+}
+
+fn check_cluster_name(name: &str) -> Result<(), EngineError> {
+    check_resource_name("clusterName", name).map_err(EngineError::Invalid)
 }

@@ -26,22 +26,25 @@ fn service_error(e: ServiceError) -> ApiError {
     }
 }
 
-/// A member berth cannot honour on one host and will not pretend to.
-fn refuse_if_set(name: &str, v: &Option<Value>) -> Result<(), ApiError> {
-    let set = match v {
-        None | Some(Value::Null) => false,
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => o.get("enabled") != Some(&Value::Bool(false)),
-        Some(_) => true,
-    };
-    if set {
-        return Err(ApiError::new(
-            "UnsupportedFeatureException",
-            StatusCode::BAD_REQUEST,
-            format!(
-                "{name} is not supported by berth on a single host (no load balancers or Cloud Map)"
-            ),
-        ));
+/// Members berth cannot honour on one host and will not pretend to: the first one set
+/// is refused by name.
+fn refuse_unsupported(members: &[(&str, &Option<Value>)]) -> Result<(), ApiError> {
+    for (name, v) in members {
+        let set = match v {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => o.get("enabled") != Some(&Value::Bool(false)),
+            Some(_) => true,
+        };
+        if set {
+            return Err(ApiError::new(
+                "UnsupportedFeatureException",
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{name} is not supported by berth on a single host (no load balancers or Cloud Map)"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -133,14 +136,16 @@ fn check_controller(v: &Option<Value>) -> Result<(), ApiError> {
 }
 
 pub(super) async fn create(d: &Daemon, r: CreateService) -> Result<Value, ApiError> {
-    refuse_if_set("loadBalancers", &r.load_balancers)?;
-    refuse_if_set("serviceRegistries", &r.service_registries)?;
-    refuse_if_set(
-        "serviceConnectConfiguration",
-        &r.service_connect_configuration,
-    )?;
-    refuse_if_set("volumeConfigurations", &r.volume_configurations)?;
-    refuse_if_set("vpcLatticeConfigurations", &r.vpc_lattice_configurations)?;
+    refuse_unsupported(&[
+        ("loadBalancers", &r.load_balancers),
+        ("serviceRegistries", &r.service_registries),
+        (
+            "serviceConnectConfiguration",
+            &r.service_connect_configuration,
+        ),
+        ("volumeConfigurations", &r.volume_configurations),
+        ("vpcLatticeConfigurations", &r.vpc_lattice_configurations),
+    ])?;
     check_controller(&r.deployment_controller)?;
     let _ = (
         &r.platform_version,
@@ -273,14 +278,16 @@ pub(super) struct UpdateService {
 }
 
 pub(super) async fn update(d: &Daemon, r: UpdateService) -> Result<Value, ApiError> {
-    refuse_if_set("loadBalancers", &r.load_balancers)?;
-    refuse_if_set("serviceRegistries", &r.service_registries)?;
-    refuse_if_set(
-        "serviceConnectConfiguration",
-        &r.service_connect_configuration,
-    )?;
-    refuse_if_set("volumeConfigurations", &r.volume_configurations)?;
-    refuse_if_set("vpcLatticeConfigurations", &r.vpc_lattice_configurations)?;
+    refuse_unsupported(&[
+        ("loadBalancers", &r.load_balancers),
+        ("serviceRegistries", &r.service_registries),
+        (
+            "serviceConnectConfiguration",
+            &r.service_connect_configuration,
+        ),
+        ("volumeConfigurations", &r.volume_configurations),
+        ("vpcLatticeConfigurations", &r.vpc_lattice_configurations),
+    ])?;
     check_controller(&r.deployment_controller)?;
     let _ = (
         &r.placement_constraints,

@@ -111,18 +111,7 @@ pub(crate) struct Services {
 
 /// A service name as ECS accepts it.
 fn check_name(name: &str) -> Result<(), ServiceError> {
-    let ok = !name.is_empty()
-        && name.len() <= 255
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::Invalid(
-            "serviceName: up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed".into(),
-        ))
-    }
+    super::check_resource_name("serviceName", name).map_err(ServiceError::Invalid)
 }
 
 fn check_deployment_configuration(c: &DeploymentConfiguration) -> Result<(), ServiceError> {
