@@ -345,6 +345,13 @@ fn berth_service_commands_create_list_scale_roll_out_and_remove() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // A revision deregistered since still scales the service that runs it (as on ECS).
+    d.ok(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "cli-svc:2"}),
+    );
+    cli(&["service", "scale", "api", "2"]);
+    listed("api ACTIVE 2 2 0 cli-svc:2 cli-svc:2:COMPLETED");
     let events = cli(&["service", "events", "api"]);
     assert!(events.contains("deployment completed."), "{events}");
     assert!(

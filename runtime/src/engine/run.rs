@@ -29,6 +29,9 @@ pub struct RunTaskRequest {
     /// Copy the task definition's tags to the task (`propagateTags: TASK_DEFINITION`).
     pub propagate_task_definition_tags: bool,
     pub client_token: Option<String>,
+    /// A service's deployment starts it: its revision may have been deregistered since
+    /// (see `registry::resolve_for_service`).
+    pub for_service: bool,
     /// A digest of the whole request, to tell a retry from a different request with
     /// the same clientToken.
     pub request_hash: String,
@@ -81,10 +84,15 @@ impl Engine {
         let scope = self.taskdef_scope();
         let reference = req.task_definition.clone();
         let propagate = req.propagate_task_definition_tags;
+        let for_service = req.for_service;
         let (registered, td_tags) = self
             .db()
             .call(move |db| -> Result<_, taskdef::registry::RegistryError> {
-                let td = taskdef::registry::resolve_runnable(db.conn(), &scope, &reference)?;
+                let td = if for_service {
+                    taskdef::registry::resolve_for_service(db.conn(), &scope, &reference)?
+                } else {
+                    taskdef::registry::resolve_runnable(db.conn(), &scope, &reference)?
+                };
                 // A definition's tags live in the registry's tag table (TagResource
                 // changes them), not in the stored definition.
                 let tags = if propagate {

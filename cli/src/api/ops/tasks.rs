@@ -145,6 +145,7 @@ pub(super) async fn run(d: &Daemon, body: &[u8]) -> Result<Value, ApiError> {
         tags: r.tags,
         propagate_task_definition_tags: r.propagate_tags.as_deref() == Some("TASK_DEFINITION"),
         client_token: r.client_token,
+        for_service: false,
         request_hash,
     };
     d.engine
@@ -198,6 +199,7 @@ pub(super) async fn start(d: &Daemon, body: &[u8]) -> Result<Value, ApiError> {
             tags: r.tags,
             propagate_task_definition_tags: r.propagate_tags.as_deref() == Some("TASK_DEFINITION"),
             client_token: None,
+            for_service: false,
             request_hash: hex::encode(Sha256::digest(hashed.to_string().as_bytes())),
         };
         let out = d.engine.run_task(req).await.map_err(engine_error)?;

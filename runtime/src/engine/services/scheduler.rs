@@ -351,6 +351,7 @@ async fn start_tasks(engine: &Engine, cluster: &str, rec: &mut ServiceRecord, co
                 Vec::new()
             },
             propagate_task_definition_tags: s.propagate_tags == "TASK_DEFINITION",
+            for_service: true,
             ..RunTaskRequest::default()
         };
         match engine.run_task(req).await {

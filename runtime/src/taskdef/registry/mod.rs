@@ -381,6 +381,24 @@ pub fn describe(
 
 /// The definition RunTask/StartTask/CreateService may start: as [`describe`], but the
 /// revision must be ACTIVE.
+/// The revision a service's deployment starts tasks of: ACTIVE, or INACTIVE when it
+/// was deregistered after the service deployed it (ECS keeps such a service running
+/// and scaling); not one being deleted.
+pub fn resolve_for_service(
+    conn: &Connection,
+    scope: &ArnScope,
+    reference: &str,
+) -> Result<RegisteredTaskDefinition, RegistryError> {
+    let td = describe(conn, scope, reference)?;
+    match td.status {
+        TaskDefinitionStatus::Active | TaskDefinitionStatus::Inactive => Ok(td),
+        status => Err(RegistryError::NotActive {
+            arn: td.arn,
+            status,
+        }),
+    }
+}
+
 pub fn resolve_runnable(
     conn: &Connection,
     scope: &ArnScope,
