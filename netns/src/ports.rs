@@ -285,13 +285,39 @@ pub(crate) fn choose_and_hold<H>(
                         port,
                     });
                 }
-                (port, hold(m.protocol, SocketAddrV4::new(publish, port))?)
+                let addr = SocketAddrV4::new(publish, port);
+                (port, hold_fixed(m.protocol, addr, hold)?)
             }
             None => ephemeral(m.protocol, publish, published, &held, hold, cursor)?,
         };
         held.push((m.protocol, port, h));
     }
     Ok(held.into_iter().map(|(_, port, h)| (port, h)).collect())
+}
+
+/// How many more times a fixed port found in use is tried, and how long apart.
+const FIXED_PORT_RETRIES: u32 = 5;
+const FIXED_PORT_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Holds a fixed port. A port another task just released can still be open for a
+/// moment in a child process forked in that window (its descriptors are copies until
+/// it execs, and the daemon starts shims all the time): a port found in use is tried
+/// again a few times, 10 ms apart, before the error stands.
+fn hold_fixed<H>(
+    protocol: Protocol,
+    addr: SocketAddrV4,
+    hold: &mut dyn FnMut(Protocol, SocketAddrV4) -> Result<H, PortError>,
+) -> Result<H, PortError> {
+    let mut retries = 0;
+    loop {
+        match hold(protocol, addr) {
+            Err(PortError::InUse { .. }) if retries < FIXED_PORT_RETRIES => {
+                retries += 1;
+                std::thread::sleep(FIXED_PORT_RETRY_WAIT);
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Every ephemeral port once, from `start` (or the start of the range) up, then wrapping.
@@ -510,6 +536,40 @@ mod tests {
         // 49153 bound on the host, 49154 published by another task
         assert_eq!(ports, vec![49155, 49156, 49157, 8082]);
         assert_eq!(cursor, 49158);
+    }
+
+    #[test]
+    fn a_fixed_port_still_held_for_a_moment_is_tried_again_then_refused() {
+        let busy = |times: u32| {
+            let mut left = times;
+            move |p: Protocol, a: SocketAddrV4| {
+                if left > 0 {
+                    left -= 1;
+                    return Err(PortError::InUse {
+                        protocol: p,
+                        addr: a,
+                        source: io::Error::from_raw_os_error(libc::EADDRINUSE),
+                    });
+                }
+                Ok(a.port())
+            }
+        };
+        let run = |hold: &mut dyn FnMut(Protocol, SocketAddrV4) -> Result<u16, PortError>| {
+            choose_and_hold(
+                NetworkMode::Awsvpc,
+                &[m(5300, None, Protocol::Udp)],
+                Ipv4Addr::LOCALHOST,
+                &|_, _| false,
+                hold,
+                &mut 0,
+            )
+        };
+        // Released by a child that execs a moment later: the hold succeeds.
+        let got = run(&mut busy(2)).unwrap();
+        assert_eq!(got.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [5300]);
+        // Really in use: refused after the retries.
+        let e = run(&mut busy(u32::MAX)).unwrap_err();
+        assert!(matches!(e, PortError::InUse { .. }), "{e}");
     }
 
     #[test]
