@@ -381,6 +381,14 @@ pub fn describe(
 
 /// The definition RunTask/StartTask/CreateService may start: as [`describe`], but the
 /// revision must be ACTIVE.
+pub fn resolve_runnable(
+    conn: &Connection,
+    scope: &ArnScope,
+    reference: &str,
+) -> Result<RegisteredTaskDefinition, RegistryError> {
+    resolve_with_status(conn, scope, reference, &[TaskDefinitionStatus::Active])
+}
+
 /// The revision a service's deployment starts tasks of: ACTIVE, or INACTIVE when it
 /// was deregistered after the service deployed it (ECS keeps such a service running
 /// and scaling); not one being deleted.
@@ -389,29 +397,25 @@ pub fn resolve_for_service(
     scope: &ArnScope,
     reference: &str,
 ) -> Result<RegisteredTaskDefinition, RegistryError> {
-    let td = describe(conn, scope, reference)?;
-    match td.status {
-        TaskDefinitionStatus::Active | TaskDefinitionStatus::Inactive => Ok(td),
-        status => Err(RegistryError::NotActive {
-            arn: td.arn,
-            status,
-        }),
-    }
+    let startable = [TaskDefinitionStatus::Active, TaskDefinitionStatus::Inactive];
+    resolve_with_status(conn, scope, reference, &startable)
 }
 
-pub fn resolve_runnable(
+/// As [`describe`], refusing a revision whose status is not one of `allowed`.
+fn resolve_with_status(
     conn: &Connection,
     scope: &ArnScope,
     reference: &str,
+    allowed: &[TaskDefinitionStatus],
 ) -> Result<RegisteredTaskDefinition, RegistryError> {
     let td = describe(conn, scope, reference)?;
-    match td.status {
-        TaskDefinitionStatus::Active => Ok(td),
-        status => Err(RegistryError::NotActive {
-            arn: td.arn,
-            status,
-        }),
+    if allowed.contains(&td.status) {
+        return Ok(td);
     }
+    Err(RegistryError::NotActive {
+        arn: td.arn,
+        status: td.status,
+    })
 }
 
 /// DeregisterTaskDefinition: ACTIVE → INACTIVE (`deregisteredAt` = now). A revision
