@@ -348,7 +348,7 @@ impl Engine {
         let cluster = self.require_cluster(cluster).await?;
         let all = self
             .db()
-            .call(move |db| store::list(db.conn(), Some(&cluster), &["ACTIVE", "DRAINING"]))
+            .call(move |db| store::list_live(db.conn(), Some(&cluster)))
             .await?;
         Ok(all
             .into_iter()
@@ -484,15 +484,14 @@ impl Engine {
         Ok(rec.service)
     }
 
-    /// How many services of `cluster` are ACTIVE (DescribeClusters'
+    /// How many services of `cluster` are ACTIVE or DRAINING (DescribeClusters'
     /// `activeServicesCount`; a cluster with any cannot be deleted).
     pub async fn active_services_count(&self, cluster: &str) -> Result<usize, EngineError> {
         let c = cluster.to_owned();
         Ok(self
             .db()
-            .call(move |db| store::list(db.conn(), Some(&c), &["ACTIVE", "DRAINING"]))
-            .await?
-            .len())
+            .call(move |db| store::count_live(db.conn(), &c))
+            .await?)
     }
 
     /// Forgets services deleted more than an hour ago.

@@ -68,7 +68,7 @@ pub(super) async fn run(engine: Engine) {
 async fn pass_all(engine: &Engine) -> Result<usize, ServiceError> {
     let services = engine
         .db()
-        .call(|db| store::list(db.conn(), None, &["ACTIVE", "DRAINING"]))
+        .call(|db| store::list_live(db.conn(), None))
         .await?;
     for rec in &services {
         let cluster = rec

@@ -56,28 +56,34 @@ pub(crate) fn get(
     doc.as_deref().map(decode).transpose()
 }
 
-/// The services of `cluster` (every cluster when `None`) with one of `statuses`, by
-/// name.
-pub(crate) fn list(
+/// The services of `cluster` (every cluster when `None`) that are not INACTIVE (ACTIVE
+/// or DRAINING), by name.
+pub(crate) fn list_live(
     conn: &Connection,
     cluster: Option<&str>,
-    statuses: &[&str],
 ) -> Result<Vec<ServiceRecord>, DbError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT doc, status FROM services WHERE (?1 IS NULL OR cluster = ?1)
+            "SELECT doc FROM services WHERE (?1 IS NULL OR cluster = ?1) AND status != 'INACTIVE'
              ORDER BY cluster, name",
         )
         .context("listing services")?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map(params![cluster], |r| Ok((r.get(0)?, r.get(1)?)))
+    let docs: Vec<String> = stmt
+        .query_map(params![cluster], |r| r.get(0))
         .context("listing services")?
         .collect::<Result<_, _>>()
         .context("listing services")?;
-    rows.iter()
-        .filter(|(_, st)| statuses.contains(&st.as_str()))
-        .map(|(doc, _)| decode(doc))
-        .collect()
+    docs.iter().map(|doc| decode(doc)).collect()
+}
+
+/// How many services of `cluster` are not INACTIVE.
+pub(crate) fn count_live(conn: &Connection, cluster: &str) -> Result<usize, DbError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM services WHERE cluster = ?1 AND status != 'INACTIVE'")
+        .context("counting services")?
+        .query_row([cluster], |r| r.get(0))
+        .context("counting services")?;
+    Ok(n as usize)
 }
 
 /// Removes INACTIVE services deleted before `before` (ECS forgets them after a while).
