@@ -6,7 +6,8 @@
 //! another deployment controller).
 
 use berth_runtime::engine::services::{
-    CreateService as Create, DeploymentConfiguration, ServiceError, UpdateService as Update,
+    CircuitBreaker, CreateService as Create, DeploymentConfigurationUpdate, ServiceError,
+    UpdateService as Update,
 };
 use berth_runtime::state::model::Tag;
 use http::StatusCode;
@@ -49,8 +50,8 @@ fn refuse_unsupported(members: &[(&str, &Option<Value>)]) -> Result<(), ApiError
     Ok(())
 }
 
-/// ECS `DeploymentConfiguration` as given: defaults for what is left out, the rest
-/// kept.
+/// ECS `DeploymentConfiguration` as given: the engine keeps the current (or default)
+/// value of what is left out.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeploymentConfigurationIn {
@@ -68,21 +69,17 @@ struct CircuitBreakerIn {
     rollback: bool,
 }
 
-impl DeploymentConfigurationIn {
-    fn into_config(self, base: Option<&DeploymentConfiguration>) -> DeploymentConfiguration {
-        let mut c = base.cloned().unwrap_or_default();
-        if let Some(b) = self.deployment_circuit_breaker {
-            c.deployment_circuit_breaker.enable = b.enable;
-            c.deployment_circuit_breaker.rollback = b.rollback;
+impl From<DeploymentConfigurationIn> for DeploymentConfigurationUpdate {
+    fn from(c: DeploymentConfigurationIn) -> Self {
+        DeploymentConfigurationUpdate {
+            deployment_circuit_breaker: c.deployment_circuit_breaker.map(|b| CircuitBreaker {
+                enable: b.enable,
+                rollback: b.rollback,
+            }),
+            maximum_percent: c.maximum_percent,
+            minimum_healthy_percent: c.minimum_healthy_percent,
+            other: c.other,
         }
-        if let Some(m) = self.maximum_percent {
-            c.maximum_percent = m;
-        }
-        if let Some(m) = self.minimum_healthy_percent {
-            c.minimum_healthy_percent = m;
-        }
-        c.other.extend(self.other);
-        c
     }
 }
 
@@ -163,7 +160,7 @@ pub(super) async fn create(d: &Daemon, r: CreateService) -> Result<Value, ApiErr
         desired_count: r.desired_count,
         launch_type: r.launch_type,
         scheduling_strategy: r.scheduling_strategy,
-        deployment_configuration: r.deployment_configuration.map(|c| c.into_config(None)),
+        deployment_configuration: r.deployment_configuration.map(Into::into),
         network_configuration: r.network_configuration,
         health_check_grace_period_seconds: r.health_check_grace_period_seconds,
         placement_constraints: r.placement_constraints,
@@ -297,31 +294,13 @@ pub(super) async fn update(d: &Daemon, r: UpdateService) -> Result<Value, ApiErr
         &r.capacity_provider_strategy,
         &r.availability_zone_rebalancing,
     );
-    // The configuration given is merged into the service's current one.
-    let current = match &r.deployment_configuration {
-        Some(_) => {
-            let (found, _) = d
-                .engine
-                .describe_services(
-                    r.cluster.as_deref(),
-                    std::slice::from_ref(&r.service),
-                    false,
-                )
-                .await
-                .map_err(service_error)?;
-            found.into_iter().next().map(|s| s.deployment_configuration)
-        }
-        None => None,
-    };
     let req = Update {
         cluster: r.cluster,
         service: r.service,
         desired_count: r.desired_count,
         task_definition: r.task_definition,
         force_new_deployment: r.force_new_deployment,
-        deployment_configuration: r
-            .deployment_configuration
-            .map(|c| c.into_config(current.as_ref())),
+        deployment_configuration: r.deployment_configuration.map(Into::into),
         network_configuration: r.network_configuration,
         health_check_grace_period_seconds: r.health_check_grace_period_seconds,
         propagate_tags: r.propagate_tags,

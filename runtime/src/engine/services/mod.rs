@@ -21,7 +21,10 @@ use crate::db::DbError;
 use crate::state::model::Tag;
 use crate::taskdef;
 use model::ServiceRecord;
-pub use model::{CircuitBreaker, Deployment, DeploymentConfiguration, Service, ServiceEvent};
+pub use model::{
+    CircuitBreaker, Deployment, DeploymentConfiguration, DeploymentConfigurationUpdate, Service,
+    ServiceEvent,
+};
 
 /// How long a deleted service stays visible as INACTIVE.
 const INACTIVE_TTL_SECS: f64 = 3600.0;
@@ -73,7 +76,7 @@ pub struct CreateService {
     pub launch_type: Option<String>,
     /// REPLICA (the default) or DAEMON (one task: this host is the one instance).
     pub scheduling_strategy: Option<String>,
-    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub deployment_configuration: Option<DeploymentConfigurationUpdate>,
     pub network_configuration: Option<Value>,
     pub health_check_grace_period_seconds: Option<u32>,
     pub placement_constraints: Vec<Value>,
@@ -94,7 +97,7 @@ pub struct UpdateService {
     pub desired_count: Option<u32>,
     pub task_definition: Option<String>,
     pub force_new_deployment: bool,
-    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub deployment_configuration: Option<DeploymentConfigurationUpdate>,
     pub network_configuration: Option<Value>,
     pub health_check_grace_period_seconds: Option<u32>,
     pub propagate_tags: Option<String>,
@@ -229,7 +232,11 @@ impl Engine {
                 )));
             }
         };
-        let config = req.deployment_configuration.clone().unwrap_or_default();
+        let config = req
+            .deployment_configuration
+            .clone()
+            .unwrap_or_default()
+            .apply(&DeploymentConfiguration::default());
         check_deployment_configuration(&config)?;
         let propagate_tags = check_propagate_tags(req.propagate_tags.as_deref())?;
         let scope = self.taskdef_scope();
@@ -381,9 +388,6 @@ impl Engine {
             }
             None => None,
         };
-        if let Some(c) = &req.deployment_configuration {
-            check_deployment_configuration(c)?;
-        }
         let _changing = self.services().lock.lock().await;
         let mut rec = self
             .service_record(&cluster, &name)
@@ -393,7 +397,9 @@ impl Engine {
             return Err(ServiceError::NotActive);
         }
         let s = &mut rec.service;
-        if let Some(c) = req.deployment_configuration {
+        if let Some(update) = req.deployment_configuration {
+            let c = update.apply(&s.deployment_configuration);
+            check_deployment_configuration(&c)?;
             s.deployment_configuration = c;
         }
         if let Some(g) = req.health_check_grace_period_seconds {
@@ -543,6 +549,33 @@ mod tests {
             service_name("arn:aws:ecs:us-east-1:000000000000:service/web"),
             "web"
         );
+    }
+
+    #[test]
+    fn a_deployment_configuration_update_keeps_what_it_leaves_out() {
+        let current = DeploymentConfigurationUpdate {
+            minimum_healthy_percent: Some(50),
+            deployment_circuit_breaker: Some(CircuitBreaker {
+                enable: true,
+                rollback: true,
+            }),
+            ..Default::default()
+        }
+        .apply(&DeploymentConfiguration::default());
+        assert_eq!(
+            (current.maximum_percent, current.minimum_healthy_percent),
+            (200, 50)
+        );
+        let next = DeploymentConfigurationUpdate {
+            maximum_percent: Some(150),
+            ..Default::default()
+        }
+        .apply(&current);
+        assert_eq!(
+            (next.maximum_percent, next.minimum_healthy_percent),
+            (150, 50)
+        );
+        assert!(next.deployment_circuit_breaker.rollback);
     }
 
     #[test]

@@ -72,6 +72,35 @@ impl Default for DeploymentConfiguration {
     }
 }
 
+/// A `DeploymentConfiguration` as a CreateService or UpdateService request gives it:
+/// what it leaves out keeps its current value (the defaults, for a new service).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentConfigurationUpdate {
+    pub deployment_circuit_breaker: Option<CircuitBreaker>,
+    pub maximum_percent: Option<u32>,
+    pub minimum_healthy_percent: Option<u32>,
+    /// Members a single host has no use for, kept as given.
+    pub other: BTreeMap<String, Value>,
+}
+
+impl DeploymentConfigurationUpdate {
+    /// `base` with this update applied.
+    pub fn apply(self, base: &DeploymentConfiguration) -> DeploymentConfiguration {
+        let mut c = base.clone();
+        if let Some(b) = self.deployment_circuit_breaker {
+            c.deployment_circuit_breaker = b;
+        }
+        if let Some(m) = self.maximum_percent {
+            c.maximum_percent = m;
+        }
+        if let Some(m) = self.minimum_healthy_percent {
+            c.minimum_healthy_percent = m;
+        }
+        c.other.extend(self.other);
+        c
+    }
+}
+
 /// ECS `DeploymentCircuitBreaker`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircuitBreaker {
