@@ -10,7 +10,7 @@ use super::model::ServiceRecord;
 use super::plan::{self, Settings, StopWhy, TaskState, TaskView};
 use super::{ServiceError, new_deployment, push_deployment, store};
 use crate::engine::run::RunTaskRequest;
-use crate::engine::{Engine, now, stop};
+use crate::engine::{Engine, arn, now, stop};
 use crate::state::model::{Task, status as st};
 use crate::state::repo;
 
@@ -71,13 +71,7 @@ async fn pass_all(engine: &Engine) -> Result<usize, ServiceError> {
         .call(|db| store::list_live(db.conn(), None))
         .await?;
     for rec in &services {
-        let cluster = rec
-            .service
-            .cluster_arn
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let cluster = arn::cluster_name(Some(&rec.service.cluster_arn));
         if let Err(e) = pass(engine, &cluster, &rec.service.service_name).await {
             tracing::warn!(service = %rec.service.service_name, error = %crate::engine::chain(&e), "service pass failed");
         }
@@ -357,12 +351,7 @@ async fn start_tasks(engine: &Engine, cluster: &str, rec: &mut ServiceRecord, co
         match engine.run_task(req).await {
             Ok(result) => {
                 for task in &result.tasks {
-                    let id = task
-                        .task_arn
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
+                    let (id, _) = arn::task_id(&task.task_arn);
                     rec.tracked.insert(id.clone(), primary.id.clone());
                     started.push(format!("(task {id})"));
                 }

@@ -20,7 +20,7 @@ fn decode(doc: &str) -> Result<ServiceRecord, DbError> {
 /// Stores the service (inserting or replacing it).
 pub(crate) fn put(conn: &Connection, r: &ServiceRecord, now: f64) -> Result<(), DbError> {
     let s = &r.service;
-    let cluster = s.cluster_arn.rsplit('/').next().unwrap_or_default();
+    let cluster = crate::engine::arn::cluster_name(Some(&s.cluster_arn));
     let doc = serde_json::to_string(r).expect("services serialize");
     conn.prepare_cached(
         "INSERT INTO services (arn, cluster, name, status, doc, created_at, updated_at)
