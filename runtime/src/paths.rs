@@ -106,6 +106,12 @@ impl Paths {
         self.run_root.join("tasks")
     }
 
+    /// Per image, the layer of mount points its containers lack (`engine::mount_points`):
+    /// their topmost lower layer.
+    pub fn mount_points_dir(&self) -> PathBuf {
+        self.run_root.join("mountpoints")
+    }
+
     /// libcontainer's state root (one directory per container).
     pub fn container_state_dir(&self) -> PathBuf {
         self.run_root.join("containers")

@@ -34,6 +34,7 @@ mod health;
 mod host;
 mod images_step;
 pub mod metadata;
+mod mount_points;
 mod netplan;
 mod netstats;
 mod provision;

@@ -25,7 +25,7 @@ use sha2::Digest as _;
 use super::files::{self, InRoot};
 use super::health::{health_check, image_health_check, wants_image_healthcheck};
 use super::volumes::{self, MountSource};
-use super::{Engine, sys};
+use super::{Engine, mount_points, sys};
 use crate::images::RootFs;
 use crate::shim::{
     Condition, SharedNamespace, ShimContainer, ShimDependency, ShimRestartPolicy, ShimTask,
@@ -130,8 +130,24 @@ fn mount_rootfs_inner(
         // Only root may look into a container's bundle and rootfs from the host
         // (setuid binaries in a rootfs must not be reachable by host users).
         std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700)).ok();
-        sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
-            .map_err(|e| format!("CannotCreateContainerError: {e}"))?;
+        let mount_points = mount_points::layer(
+            &paths.mount_points_dir(),
+            &image.image_id.to_string(),
+            &image.lower_dirs,
+        );
+        let with_mount_points = mount_points.map(|layer| {
+            let lowers: Vec<PathBuf> = std::iter::once(layer)
+                .chain(image.lower_dirs.iter().cloned())
+                .collect();
+            sys::mount_overlay(&lowers, &upper, &work, &rootfs)
+        });
+        // The layer is an optimization: a run root overlayfs refuses as a lower layer
+        // (or one layer too many) leaves the runtime to make the mount points.
+        match with_mount_points {
+            Some(Ok(())) => {}
+            Some(Err(_)) | None => sys::mount_overlay(&image.lower_dirs, &upper, &work, &rootfs)
+                .map_err(|e| format!("CannotCreateContainerError: {e}"))?,
+        }
         mounts.push(rootfs.clone());
         dirs.push(rootfs);
     }

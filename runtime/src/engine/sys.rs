@@ -163,3 +163,44 @@ pub(crate) fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)>
     unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }.ok()?;
     (size.ws_row > 0 && size.ws_col > 0).then_some((size.ws_row, size.ws_col))
 }
+
+/// Whether the directory `path` is marked opaque for overlayfs
+/// (`trusted.overlay.opaque=y`, as the unpacker marks a layer's `.wh..wh..opq`).
+pub(crate) fn is_opaque_dir(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut value = [0u8; 2];
+    // SAFETY: both strings are NUL-terminated and live across the call; the kernel
+    // writes at most `value.len()` bytes into `value`. lgetxattr does not follow a
+    // final symlink.
+    let n = unsafe {
+        libc::lgetxattr(
+            c_path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    n == 1 && value[0] == b'y'
+}
+
+/// Marks the directory `path` opaque for overlayfs, as the unpacker does (tests).
+#[cfg(test)]
+pub(crate) fn mark_opaque(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL");
+    // SAFETY: both strings are NUL-terminated and live across the call; the value is
+    // one byte read by the kernel.
+    let r = unsafe {
+        libc::lsetxattr(
+            c_path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            b"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+}
