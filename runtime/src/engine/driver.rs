@@ -23,14 +23,24 @@ use crate::state::model::{Task, TaskRecord, status as st};
 use crate::state::repo;
 
 /// Where a driver starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Start {
-    /// A new task: provision everything.
-    Provision,
+    /// A new task, as RunTask admitted it: provision everything.
+    Provision(Box<AdmittedTask>),
     /// A task whose shim is already running (after a daemon restart).
     Attach,
     /// A task whose shim has finished: collect its final state and clean up.
     Finalize,
+}
+
+/// A task RunTask just stored, handed to its driver with what admission leased, so the
+/// driver starts without reading it back.
+#[derive(Debug)]
+pub(crate) struct AdmittedTask {
+    /// The record as stored.
+    pub rec: TaskRecord,
+    /// The addresses leased to it, in the order they were leased.
+    pub addresses: Vec<std::net::Ipv4Addr>,
 }
 
 /// Starts the driver of task `id`.
@@ -185,13 +195,13 @@ impl<'a> Steps<'a> {
 async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineError> {
     let mut steps = Steps::new(id);
     match start {
-        Start::Provision => {
+        Start::Provision(admitted) => {
             // The shim starts now and waits for `begin`: its exec and set-up (3-5 ms)
             // run alongside the task's preparation instead of after it.
             let e2 = engine.clone();
             let id2 = id.to_owned();
             let shim = tokio::spawn(async move { start_shim(&e2, &id2).await });
-            let provisioned = provision_task(engine, id, &mut steps).await;
+            let provisioned = provision_task(engine, id, *admitted, &mut steps).await;
             let shim = shim.await.expect("shim start task");
             steps.done("shim started");
             let provisioned = match provisioned {
@@ -257,28 +267,23 @@ struct Provisioned {
 async fn provision_task(
     engine: &Engine,
     id: &str,
+    admitted: AdmittedTask,
     steps: &mut Steps<'_>,
 ) -> Result<Option<Provisioned>, EngineError> {
-    // The record, the addresses leased at admission and the containers' secrets, in one
-    // database job.
-    let tid = id.to_owned();
-    let (rec, addresses, def, secrets) = engine
-        .db()
-        .call(move |db| {
-            let Some(rec) = repo::get_task(db.conn(), &tid)? else {
-                return Ok::<_, DbError>(None);
-            };
-            let def = provision::definition(&rec);
-            let secrets = match &def {
-                Ok(def) => secrets::resolve_for_task(db.conn(), def.definition()),
-                Err(_) => Ok(Default::default()),
-            };
-            let addresses = repo::task_addresses(db.conn(), &tid)?;
-            Ok(Some((rec, addresses, def, secrets)))
-        })
-        .await?
-        .ok_or_else(|| EngineError::NotFound(id.to_owned()))?;
-    steps.done("record read");
+    let AdmittedTask { rec, addresses } = admitted;
+    let def = provision::definition(&rec);
+    // The containers' secrets: a database job only for a definition that names some.
+    let secrets = match &def {
+        Ok(def) if secrets::declared(def.definition()) => {
+            let d = def.definition().clone();
+            engine
+                .db()
+                .call(move |db| Ok::<_, DbError>(secrets::resolve_for_task(db.conn(), &d)))
+                .await?
+        }
+        _ => Ok(Default::default()),
+    };
+    steps.done("definition and secrets");
     let def = def.map_err(EngineError::Invalid)?;
     let secrets = match secrets {
         Ok(s) => s,
@@ -343,19 +348,11 @@ async fn provision_task(
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
 
-    // PENDING, then at once ACTIVATING: images, rootfs, bundles. With every image stored
-    // there is nothing to pull: one record for all three.
-    let (images, rootfs) = match stored {
-        Some((images, rootfs)) => {
-            let pulled = images.clone();
-            update(engine, id, move |rec| {
-                images_step::record_activating(rec);
-                images_step::record_pulled(rec, &pulled);
-                rec.task.version += 1;
-            })
-            .await?;
-            (images, Some(rootfs))
-        }
+    // PENDING, then ACTIVATING: images, rootfs, bundles. The images are recorded with
+    // the shim's start below: with every image stored, ACTIVATING, the images and the
+    // start are one record; a pull shows ACTIVATING while it runs.
+    let (images, rootfs, activating_recorded) = match stored {
+        Some((images, rootfs)) => (images, Some(rootfs), false),
         None => {
             update(engine, id, |rec| {
                 images_step::record_activating(rec);
@@ -376,16 +373,18 @@ async fn provision_task(
                     return stop_before_shim(engine, id, "UserInitiated", &reason).await;
                 }
             };
-            let pulled = images.clone();
-            update(engine, id, move |rec| {
-                images_step::record_pulled(rec, &pulled);
-                rec.task.version += 1;
-            })
-            .await?;
-            (images, None)
+            (images, None, true)
         }
     };
-    steps.done("images recorded");
+    let pulled = images.clone();
+    let record_images = move |rec: &mut TaskRecord| {
+        if !activating_recorded {
+            images_step::record_activating(rec);
+        }
+        images_step::record_pulled(rec, &pulled);
+        rec.task.version += 1;
+    };
+    steps.done("images ready");
     if let Some(reason) = stop_requested(engine, id) {
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
@@ -417,7 +416,11 @@ async fn provision_task(
         .expect("prepare thread");
     let prepared = match prepared {
         Ok(p) => p,
-        Err(reason) => return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await,
+        Err(reason) => {
+            // The stopped task still shows the images it was to run.
+            update(engine, id, record_images).await?;
+            return stop_before_shim(engine, id, "TaskFailedToStart", &reason).await;
+        }
     };
     steps.done("rootfs and bundles");
     let mounts = prepared.mounts.clone();
@@ -427,6 +430,7 @@ async fn provision_task(
         .map_err(EngineError::io("writing task.json"))?;
     // Intent before the side effect: from here on, a restarted daemon looks for a shim.
     update(engine, id, move |rec| {
+        record_images(rec);
         rec.runtime.mounts = mounts;
         rec.runtime.shim_started = true;
     })

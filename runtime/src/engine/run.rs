@@ -186,12 +186,16 @@ impl Engine {
                             continue;
                         }
                     }
+                    let mut leased = Vec::with_capacity(plan.addresses);
                     for _ in 0..plan.addresses {
                         let used = repo::leased_addresses(&tx)?;
                         match subnet
                             .allocate(|a| used.contains(&a), used.iter().next_back().copied())
                         {
-                            Ok(a) => repo::insert_lease(&tx, &rec.id, a, now())?,
+                            Ok(a) => {
+                                repo::insert_lease(&tx, &rec.id, a, now())?;
+                                leased.push(a);
+                            }
                             Err(_) => {
                                 failures.push(Failure {
                                     arn: Some(plan.instance_arn.clone()),
@@ -209,10 +213,13 @@ impl Engine {
                     repo::put_tags(&tx, &rec.task.task_arn, &tags)?;
                     cpu += plan.cpu;
                     mem += plan.memory_mib;
-                    records.push(rec);
+                    records.push(driver::AdmittedTask {
+                        rec,
+                        addresses: leased,
+                    });
                 }
                 if let Some(token) = token {
-                    let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+                    let ids: Vec<String> = records.iter().map(|r| r.rec.id.clone()).collect();
                     repo::put_run_token(&tx, &cluster2, &token, &hash, &ids, now())?;
                 }
                 tx.commit().map_err(|source| DbError::Query {
@@ -229,9 +236,10 @@ impl Engine {
             }
         };
         let mut tasks = Vec::new();
-        for rec in records {
-            tasks.push(rec.task.clone());
-            driver::spawn(self, rec.id.clone(), driver::Start::Provision);
+        for admitted in records {
+            tasks.push(admitted.rec.task.clone());
+            let id = admitted.rec.id.clone();
+            driver::spawn(self, id, driver::Start::Provision(Box::new(admitted)));
         }
         Ok(RunTaskResult { tasks, failures })
     }
@@ -265,8 +273,8 @@ impl Engine {
 
 /// What RunTask's admission transaction decided.
 enum Admitted {
-    /// New task records, and the tasks that did not fit.
-    New(Vec<TaskRecord>, Vec<Failure>),
+    /// New tasks with what they leased, and the tasks that did not fit.
+    New(Vec<driver::AdmittedTask>, Vec<Failure>),
     /// An earlier call with the same clientToken: its request hash and task ids.
     Earlier((String, Vec<String>)),
 }

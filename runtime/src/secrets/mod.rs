@@ -121,6 +121,14 @@ pub struct TaskSecrets {
     pub logins: BTreeMap<String, Login>,
 }
 
+/// Whether `def` names anything [`resolve_for_task`] reads from the store: a
+/// container's `secrets` or `repositoryCredentials`.
+pub fn declared(def: &TaskDefinition) -> bool {
+    def.container_definitions
+        .iter()
+        .any(|c| !c.secrets.is_empty() || c.repository_credentials.is_some())
+}
+
 /// Resolves `def`'s `secrets` and `repositoryCredentials`. Reads the store on the
 /// database thread; a task with neither reads nothing.
 ///

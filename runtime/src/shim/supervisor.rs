@@ -623,7 +623,13 @@ impl Supervisor {
         // them open; they are killed with the task cgroup below).
         self.drain_pipes(|_| true, false);
         let t0 = std::time::Instant::now();
-        if let Err(e) = self.cgroups.remove_task(&self.task.task_id) {
+        let names: Vec<&str> = self
+            .task
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        if let Err(e) = self.cgroups.remove_task_and(&self.task.task_id, &names) {
             tracing::warn!(error = %e, "removing task cgroup");
         }
         self.namespaces.release();
