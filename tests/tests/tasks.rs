@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::daemon::{APPLETS, Daemon, busybox_layout};
+use berth_tests::images::{ImageBuilder, Layer};
 use berth_tests::require_e2e;
 use serde_json::{Value, json};
 
@@ -638,5 +639,83 @@ fn logs_follow_streams_a_running_task_until_it_stops() {
         d.wait_stopped(&id, Duration::from_secs(10))["lastStatus"],
         "STOPPED"
     );
+    d.assert_clean();
+}
+
+#[test]
+fn mount_points_an_image_lacks_come_from_its_layer_and_what_it_has_stays_its_own() {
+    require_e2e!();
+    let d = Daemon::start();
+    let layout = |name: &str, image: ImageBuilder| {
+        let dir = d.scratch().join("images").join(name);
+        image.build().write_layout(&dir, "latest").unwrap();
+        format!("oci-layout:{}:latest", dir.display())
+    };
+    // Every mount point deleted by the top layer (whiteouts), so berth's layer makes
+    // them all; and an image whose /etc is a symlink, which berth must not shadow.
+    let bare = layout(
+        "bare",
+        ImageBuilder::busybox(APPLETS).cmd(&["sh"]).layer(
+            Layer::new()
+                .whiteout("proc")
+                .whiteout("sys")
+                .whiteout("dev")
+                .whiteout("etc"),
+        ),
+    );
+    let linked = layout(
+        "linked",
+        ImageBuilder::busybox(APPLETS).cmd(&["sh"]).layer(
+            Layer::new()
+                .whiteout("etc")
+                .dir("usr", 0o755)
+                .dir("usr/etc", 0o755)
+                .file("usr/etc/marker", b"from-the-image\n", 0o644)
+                .symlink("etc", "/usr/etc"),
+        ),
+    );
+    let run = |family: &str, image: &str, command: &str| {
+        let td = d.register(json!({
+            "family": family,
+            "containerDefinitions": [container("c", image, command)]
+        }));
+        let id = d.run_task(&td);
+        let t = d.wait_stopped(&id, Duration::from_secs(60));
+        assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
+        d.logs(&id, "c")
+    };
+    let out = run(
+        "bare",
+        &bare,
+        "test -e /etc/passwd || echo no-passwd; grep -q \"$(hostname)\" /etc/hosts && echo hosts; \
+         test -r /proc/self/status && echo proc; test -c /dev/null && echo dev; \
+         test -d /sys/fs/cgroup && echo sys",
+    );
+    for word in ["no-passwd", "hosts", "proc", "dev", "sys"] {
+        assert!(out.lines().any(|l| l == word), "{word} missing: {out}");
+    }
+    let out = run(
+        "linked",
+        &linked,
+        "test -L /etc && echo link; cat /etc/marker; test -f /usr/etc/hosts && echo hosts-in-usr",
+    );
+    for word in ["link", "from-the-image", "hosts-in-usr"] {
+        assert!(out.lines().any(|l| l == word), "{word} missing: {out}");
+    }
+    // One layer per image on the run root: the bare image's holds every mount point,
+    // the linked image's nothing (its /etc is left to the runtime, as before).
+    let mut layers: Vec<Vec<String>> = std::fs::read_dir(d.run_root().join("mountpoints"))
+        .unwrap()
+        .map(|e| {
+            let mut names: Vec<String> = std::fs::read_dir(e.unwrap().path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        })
+        .collect();
+    layers.sort();
+    assert_eq!(layers, [vec![], vec!["dev", "etc", "proc", "sys"]]);
     d.assert_clean();
 }
