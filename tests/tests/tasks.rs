@@ -645,7 +645,7 @@ fn logs_follow_streams_a_running_task_until_it_stops() {
 #[test]
 fn mount_points_an_image_lacks_come_from_its_layer_and_what_it_has_stays_its_own() {
     require_e2e!();
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let layout = |name: &str, image: ImageBuilder| {
         let dir = d.scratch().join("images").join(name);
         image.build().write_layout(&dir, "latest").unwrap();
@@ -717,5 +717,22 @@ fn mount_points_an_image_lacks_come_from_its_layer_and_what_it_has_stays_its_own
         .collect();
     layers.sort();
     assert_eq!(layers, [vec![], vec!["dev", "etc", "proc", "sys"]]);
+    // A restarted daemon keeps the layers running tasks mount and removes the others.
+    let td = d.register(json!({
+        "family": "bare-sleep",
+        "containerDefinitions": [container("c", &bare, "sleep 600")]
+    }));
+    let id = d.run_task(&td);
+    d.wait_running(&id);
+    d.kill9();
+    d.restart();
+    let left: Vec<_> = std::fs::read_dir(d.run_root().join("mountpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].join("proc").is_dir(), "{left:?}");
+    d.ok("Berth.StopTask", json!({"task": id, "timeoutSecs": 0}));
+    d.wait_stopped(&id, Duration::from_secs(60));
     d.assert_clean();
 }

@@ -68,6 +68,32 @@ pub(crate) fn layer(cache: &Path, image_id: &str, lowers: &[PathBuf]) -> Option<
     }
 }
 
+/// Removes the layers no mounted root filesystem uses, and builds left unfinished: at
+/// daemon start, once the mounts of tasks that are gone are unmounted, so the run root
+/// keeps only what running tasks mount (a layer is made again when its image next
+/// runs). Nothing is removed when the mount table cannot be read, nor a layer whose
+/// path the mount table might show escaped.
+pub(crate) fn sweep(cache: &Path) {
+    let Ok(entries) = fs::read_dir(cache) else {
+        return;
+    };
+    let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let shown = path.to_string_lossy();
+        let plain = shown
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '+'));
+        let unfinished = e.file_name().to_string_lossy().starts_with('.');
+        // The layer is always the first of the lower dirs, followed by the image's.
+        if unfinished || (plain && !mountinfo.contains(&format!("{shown}:"))) {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// Makes the layer in a directory of its own, then renames it into place: a layer
 /// found at `cache/key` is always whole. Two tasks of one image starting at once both
 /// build it; the second rename fails and that task uses the first's.
@@ -324,6 +350,24 @@ mod tests {
                 "sys/"
             ]
         );
+    }
+
+    #[test]
+    fn the_sweep_removes_unmounted_layers_and_unfinished_builds() {
+        let (t, lowers, _) = layers(1);
+        let cache = t.path().join("cache");
+        let layer = layer(&cache, "sha256:aa", &lowers).unwrap();
+        fs::create_dir(cache.join(".sha256-bb.1.2")).unwrap();
+        // A path the mount table would show escaped is left alone.
+        fs::create_dir(cache.join("odd name")).unwrap();
+        sweep(&cache);
+        assert!(!layer.exists());
+        let left: Vec<String> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["odd name"]);
+        sweep(&t.path().join("absent"));
     }
 
     #[test]

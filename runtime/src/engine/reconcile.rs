@@ -168,6 +168,7 @@ pub(crate) async fn reconcile(engine: &Engine) -> Result<(), EngineError> {
                 }
             }
         }
+        super::mount_points::sweep(&paths2.mount_points_dir());
     })
     .await
     .expect("orphan sweep thread");
