@@ -348,11 +348,15 @@ async fn provision_task(
         return stop_before_shim(engine, id, "UserInitiated", &reason).await;
     }
 
-    // PENDING, then ACTIVATING: images, rootfs, bundles. The images are recorded with
-    // the shim's start below: with every image stored, ACTIVATING, the images and the
-    // start are one record; a pull shows ACTIVATING while it runs.
-    let (images, rootfs, activating_recorded) = match stored {
-        Some((images, rootfs)) => (images, Some(rootfs), false),
+    // PENDING, then ACTIVATING: images, rootfs, bundles. With every image stored there
+    // is nothing to pull: ACTIVATING and the images are recorded with the shim's start
+    // below, in one database job. A pull shows ACTIVATING while it runs, and its images
+    // as soon as it ends.
+    let (images, rootfs, unrecorded) = match stored {
+        Some((images, rootfs)) => {
+            let unrecorded = images.clone();
+            (images, Some(rootfs), Some(unrecorded))
+        }
         None => {
             update(engine, id, |rec| {
                 images_step::record_activating(rec);
@@ -373,16 +377,21 @@ async fn provision_task(
                     return stop_before_shim(engine, id, "UserInitiated", &reason).await;
                 }
             };
-            (images, None, true)
+            let pulled = images.clone();
+            update(engine, id, move |rec| {
+                images_step::record_pulled(rec, &pulled);
+                rec.task.version += 1;
+            })
+            .await?;
+            (images, None, None)
         }
     };
-    let pulled = images.clone();
     let record_images = move |rec: &mut TaskRecord| {
-        if !activating_recorded {
+        if let Some(images) = &unrecorded {
             images_step::record_activating(rec);
+            images_step::record_pulled(rec, images);
+            rec.task.version += 1;
         }
-        images_step::record_pulled(rec, &pulled);
-        rec.task.version += 1;
     };
     steps.done("images ready");
     if let Some(reason) = stop_requested(engine, id) {
