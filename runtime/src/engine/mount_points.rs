@@ -20,6 +20,8 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use berth_registry::Digest;
+
 use super::sys;
 
 /// Directories every container mounts something on (`proc`, a tmpfs, `sysfs`) or
@@ -43,22 +45,15 @@ enum Merged {
 /// whose id is `image_id`, under `cache`; made on first use. `None` when the image has
 /// every mount point (no layer is needed) or the layer could not be made (then the
 /// runtime makes them, as it would without this).
-pub(crate) fn layer(cache: &Path, image_id: &str, lowers: &[PathBuf]) -> Option<PathBuf> {
+pub(crate) fn layer(cache: &Path, image_id: &Digest, lowers: &[PathBuf]) -> Option<PathBuf> {
     // The image id names the layers' content (their diff ids), and with it every
     // entry made here; snapshot directories may be renumbered after a prune.
-    if image_id.is_empty()
-        || !image_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '+' | '.' | '_'))
-    {
-        return None;
-    }
-    let key = image_id.replace(':', "-");
+    let key = format!("{}-{}", image_id.algorithm().name(), image_id.hex());
     let path = cache.join(&key);
     if !path.is_dir()
         && let Err(e) = build(cache, &key, lowers)
     {
-        tracing::debug!(image = image_id, error = %e, "mount point layer not made");
+        tracing::debug!(image = %image_id, error = %e, "mount point layer not made");
         return None;
     }
     // An empty layer (the image has them all) would only lengthen every lookup.
@@ -172,7 +167,8 @@ fn make_dir(path: &Path, mode: u32, like: Option<&Metadata>) -> io::Result<()> {
 /// directory in it, so no symlink of the image is ever followed on the host.
 fn merged(lowers: &[PathBuf], rel: &Path) -> Merged {
     let mut dirs: Vec<PathBuf> = lowers.to_vec();
-    let mut top: Option<Metadata> = None;
+    // (An empty path names nothing made here.)
+    let mut merged = Merged::Other;
     for name in rel.components() {
         let mut below = Vec::new();
         let mut found = Merged::Absent;
@@ -202,21 +198,14 @@ fn merged(lowers: &[PathBuf], rel: &Path) -> Merged {
             }
         }
         match found {
-            Merged::Dir(m) => {
-                top = Some(m);
+            Merged::Dir(_) => {
+                merged = found;
                 dirs = below;
             }
             other => return other,
         }
     }
-    match top {
-        Some(m) => Merged::Dir(m),
-        // The root itself: always a directory.
-        None => lowers
-            .first()
-            .and_then(|l| fs::symlink_metadata(l).ok())
-            .map_or(Merged::Other, Merged::Dir),
-    }
+    merged
 }
 
 /// overlayfs's whiteout: a character device 0/0.
@@ -356,7 +345,7 @@ mod tests {
     fn the_sweep_removes_unmounted_layers_and_unfinished_builds() {
         let (t, lowers, _) = layers(1);
         let cache = t.path().join("cache");
-        let layer = layer(&cache, "sha256:aa", &lowers).unwrap();
+        let layer = layer(&cache, &Digest::sha256_of(b"a"), &lowers).unwrap();
         fs::create_dir(cache.join(".sha256-bb.1.2")).unwrap();
         // A path the mount table would show escaped is left alone.
         fs::create_dir(cache.join("odd name")).unwrap();
@@ -374,16 +363,22 @@ mod tests {
     fn the_layer_is_made_once_per_image() {
         let (t, lowers, _) = layers(1);
         let cache = t.path().join("cache");
-        let first = layer(&cache, "sha256:aa", &lowers).unwrap();
+        let first = layer(&cache, &Digest::sha256_of(b"a"), &lowers).unwrap();
         assert_eq!(listing(&first).len(), 7);
         fs::write(first.join("etc/hosts"), "kept").unwrap();
-        assert_eq!(layer(&cache, "sha256:aa", &lowers), Some(first.clone()));
+        assert_eq!(
+            layer(&cache, &Digest::sha256_of(b"a"), &lowers),
+            Some(first.clone())
+        );
         assert_eq!(fs::read_to_string(first.join("etc/hosts")).unwrap(), "kept");
         // Another image has its own; one with every mount point needs none.
-        assert_ne!(layer(&cache, "sha256:bb", &lowers), Some(first));
+        assert_ne!(
+            layer(&cache, &Digest::sha256_of(b"b"), &lowers),
+            Some(first)
+        );
         let (_t2, full, _) = layers(1);
         make_inner(&[], &full[0]).unwrap();
-        assert_eq!(layer(&cache, "sha256:cc", &full), None);
+        assert_eq!(layer(&cache, &Digest::sha256_of(b"c"), &full), None);
         // No build directory is left behind.
         let names: Vec<String> = fs::read_dir(&cache)
             .unwrap()

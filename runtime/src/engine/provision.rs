@@ -132,7 +132,7 @@ fn mount_rootfs_inner(
         std::fs::set_permissions(&bundle, std::fs::Permissions::from_mode(0o700)).ok();
         let mount_points = mount_points::layer(
             &paths.mount_points_dir(),
-            &image.image_id.to_string(),
+            &image.image_id,
             &image.lower_dirs,
         );
         let with_mount_points = mount_points.map(|layer| {
