@@ -50,6 +50,28 @@ fn refuse_unsupported(members: &[(&str, &Option<Value>)]) -> Result<(), ApiError
     Ok(())
 }
 
+/// The members CreateService and UpdateService share that berth refuses when set:
+/// the integrations of a cluster of hosts, and deployment controllers other than ECS.
+struct Integrations<'a> {
+    load_balancers: &'a Option<Value>,
+    service_registries: &'a Option<Value>,
+    service_connect: &'a Option<Value>,
+    volume_configurations: &'a Option<Value>,
+    vpc_lattice: &'a Option<Value>,
+    deployment_controller: &'a Option<Value>,
+}
+
+fn refuse_integrations(i: Integrations<'_>) -> Result<(), ApiError> {
+    refuse_unsupported(&[
+        ("loadBalancers", i.load_balancers),
+        ("serviceRegistries", i.service_registries),
+        ("serviceConnectConfiguration", i.service_connect),
+        ("volumeConfigurations", i.volume_configurations),
+        ("vpcLatticeConfigurations", i.vpc_lattice),
+    ])?;
+    check_controller(i.deployment_controller)
+}
+
 /// ECS `DeploymentConfiguration` as given: the engine keeps the current (or default)
 /// value of what is left out.
 #[derive(Deserialize)]
@@ -133,17 +155,14 @@ fn check_controller(v: &Option<Value>) -> Result<(), ApiError> {
 }
 
 pub(super) async fn create(d: &Daemon, r: CreateService) -> Result<Value, ApiError> {
-    refuse_unsupported(&[
-        ("loadBalancers", &r.load_balancers),
-        ("serviceRegistries", &r.service_registries),
-        (
-            "serviceConnectConfiguration",
-            &r.service_connect_configuration,
-        ),
-        ("volumeConfigurations", &r.volume_configurations),
-        ("vpcLatticeConfigurations", &r.vpc_lattice_configurations),
-    ])?;
-    check_controller(&r.deployment_controller)?;
+    refuse_integrations(Integrations {
+        load_balancers: &r.load_balancers,
+        service_registries: &r.service_registries,
+        service_connect: &r.service_connect_configuration,
+        volume_configurations: &r.volume_configurations,
+        vpc_lattice: &r.vpc_lattice_configurations,
+        deployment_controller: &r.deployment_controller,
+    })?;
     let _ = (
         &r.platform_version,
         &r.role,
@@ -275,17 +294,14 @@ pub(super) struct UpdateService {
 }
 
 pub(super) async fn update(d: &Daemon, r: UpdateService) -> Result<Value, ApiError> {
-    refuse_unsupported(&[
-        ("loadBalancers", &r.load_balancers),
-        ("serviceRegistries", &r.service_registries),
-        (
-            "serviceConnectConfiguration",
-            &r.service_connect_configuration,
-        ),
-        ("volumeConfigurations", &r.volume_configurations),
-        ("vpcLatticeConfigurations", &r.vpc_lattice_configurations),
-    ])?;
-    check_controller(&r.deployment_controller)?;
+    refuse_integrations(Integrations {
+        load_balancers: &r.load_balancers,
+        service_registries: &r.service_registries,
+        service_connect: &r.service_connect_configuration,
+        volume_configurations: &r.volume_configurations,
+        vpc_lattice: &r.vpc_lattice_configurations,
+        deployment_controller: &r.deployment_controller,
+    })?;
     let _ = (
         &r.placement_constraints,
         &r.placement_strategy,
