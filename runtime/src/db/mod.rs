@@ -76,6 +76,33 @@ impl<T> QueryContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
+/// One statement through the connection's statement cache: its SQL is parsed once per
+/// connection instead of on every call. Parsing was most of the cost of the short reads
+/// and writes on a task's path (a task's record read and replaced, its leases released).
+pub trait CachedStatements {
+    /// [`Connection::execute`] through the cache.
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// [`Connection::query_row`] through the cache.
+    fn row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl CachedStatements for Connection {
+    fn exec_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 /// An open, migrated database.
 #[derive(Debug)]
 pub struct Db {
@@ -130,6 +157,9 @@ impl Db {
         self.conn
             .busy_timeout(Duration::from_secs(10))
             .context("setting busy timeout")?;
+        // Room for every statement berth runs (rusqlite keeps 16 by default): the cache
+        // would otherwise evict the task path's statements whenever a listing ran.
+        self.conn.set_prepared_statement_cache_capacity(256);
         Ok(())
     }
 

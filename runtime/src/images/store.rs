@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::db::{Db, DbError, QueryContext};
+use crate::db::{CachedStatements, Db, DbError, QueryContext};
 
 /// A stored manifest and its layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub(crate) fn record_image(
         .transaction()
         .context("starting image transaction")?;
     let inserted = tx
-        .execute(
+        .exec_cached(
             "INSERT OR IGNORE INTO manifests (digest, media_type, config_digest, platform, size, created, added_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![m.digest, m.media_type, m.config_digest, m.platform, m.size as i64, m.created, now],
@@ -74,7 +74,7 @@ pub(crate) fn record_image(
         .context("inserting manifest")?;
     if inserted == 1 {
         for (i, l) in m.layers.iter().enumerate() {
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO manifest_layers (manifest_digest, position, blob_digest, media_type, size, diff_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![m.digest, i as i64, l.blob_digest, l.media_type, l.size as i64, l.diff_id],
@@ -82,7 +82,7 @@ pub(crate) fn record_image(
             .context("inserting manifest layer")?;
         }
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO images (reference, manifest_digest, index_digest, source, updated_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (reference) DO UPDATE SET manifest_digest = excluded.manifest_digest,
@@ -95,7 +95,7 @@ pub(crate) fn record_image(
 
 pub(crate) fn image(db: &Db, reference: &str) -> Result<Option<ImageRow>, DbError> {
     db.conn()
-        .query_row(
+        .row_cached(
             "SELECT reference, manifest_digest, index_digest, source FROM images WHERE reference = ?1",
             [reference],
             |r| Ok(ImageRow { reference: r.get(0)?, manifest_digest: r.get(1)?, index_digest: r.get(2)?, source: r.get(3)? }),
@@ -107,7 +107,7 @@ pub(crate) fn image(db: &Db, reference: &str) -> Result<Option<ImageRow>, DbErro
 pub(crate) fn images(db: &Db) -> Result<Vec<ImageRow>, DbError> {
     let mut stmt = db
         .conn()
-        .prepare("SELECT reference, manifest_digest, index_digest, source FROM images ORDER BY reference")
+        .prepare_cached("SELECT reference, manifest_digest, index_digest, source FROM images ORDER BY reference")
         .context("listing images")?;
     let rows = stmt
         .query_map([], |r| {
@@ -130,7 +130,7 @@ pub(crate) fn references_by_id_prefix(
     let hex = prefix.strip_prefix("sha256:").unwrap_or(prefix);
     let mut stmt = db
         .conn()
-        .prepare(
+        .prepare_cached(
             "SELECT i.reference, m.config_digest FROM images i JOIN manifests m ON m.digest = i.manifest_digest
              WHERE substr(m.config_digest, 8, ?1) = ?2 ORDER BY i.reference",
         )
@@ -147,7 +147,7 @@ pub(crate) fn references_by_id_prefix(
 pub(crate) fn manifest(db: &Db, digest: &str) -> Result<Option<ManifestRow>, DbError> {
     let row = db
         .conn()
-        .query_row(
+        .row_cached(
             "SELECT digest, media_type, config_digest, platform, size, created FROM manifests WHERE digest = ?1",
             [digest],
             |r| {
@@ -167,7 +167,7 @@ pub(crate) fn manifest(db: &Db, digest: &str) -> Result<Option<ManifestRow>, DbE
     let Some(mut m) = row else { return Ok(None) };
     let mut stmt = db
         .conn()
-        .prepare(
+        .prepare_cached(
             "SELECT blob_digest, media_type, size, diff_id FROM manifest_layers
              WHERE manifest_digest = ?1 ORDER BY position",
         )
@@ -189,7 +189,7 @@ pub(crate) fn manifest(db: &Db, digest: &str) -> Result<Option<ManifestRow>, DbE
 
 pub(crate) fn snapshot(db: &Db, diff_id: &str) -> Result<Option<SnapshotRow>, DbError> {
     db.conn()
-        .query_row(
+        .row_cached(
             "SELECT id, diff_id, state, size FROM snapshots WHERE diff_id = ?1",
             [diff_id],
             |r| {
@@ -208,7 +208,7 @@ pub(crate) fn snapshot(db: &Db, diff_id: &str) -> Result<Option<SnapshotRow>, Db
 pub(crate) fn snapshots(db: &Db) -> Result<Vec<SnapshotRow>, DbError> {
     let mut stmt = db
         .conn()
-        .prepare("SELECT id, diff_id, state, size FROM snapshots")
+        .prepare_cached("SELECT id, diff_id, state, size FROM snapshots")
         .context("listing snapshots")?;
     let rows = stmt
         .query_map([], |r| {
@@ -230,9 +230,9 @@ pub(crate) fn prepare_snapshot(db: &mut Db, diff_id: &str) -> Result<i64, DbErro
         .conn_mut()
         .transaction()
         .context("starting snapshot transaction")?;
-    tx.execute("DELETE FROM snapshots WHERE diff_id = ?1", [diff_id])
+    tx.exec_cached("DELETE FROM snapshots WHERE diff_id = ?1", [diff_id])
         .context("replacing stale snapshot")?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO snapshots (diff_id, state, size, created_at_ms) VALUES (?1, 'preparing', 0, ?2)",
         params![diff_id, now_ms()],
     )
@@ -244,7 +244,7 @@ pub(crate) fn prepare_snapshot(db: &mut Db, diff_id: &str) -> Result<i64, DbErro
 
 pub(crate) fn commit_snapshot(db: &Db, id: i64, size: u64) -> Result<(), DbError> {
     db.conn()
-        .execute(
+        .exec_cached(
             "UPDATE snapshots SET state = 'committed', size = ?2 WHERE id = ?1",
             params![id, size as i64],
         )
@@ -258,7 +258,7 @@ pub(crate) fn delete_snapshots(db: &mut Db, ids: &[i64]) -> Result<(), DbError> 
         .transaction()
         .context("starting snapshot deletion")?;
     for id in ids {
-        tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])
+        tx.exec_cached("DELETE FROM snapshots WHERE id = ?1", [id])
             .context("deleting snapshot")?;
     }
     tx.commit().context("committing snapshot deletion")
@@ -273,7 +273,7 @@ pub(crate) fn remove_references(db: &mut Db, refs: &[String]) -> Result<Vec<Stri
     let mut manifests = BTreeSet::new();
     for r in refs {
         if let Some(m) = tx
-            .query_row(
+            .row_cached(
                 "SELECT manifest_digest FROM images WHERE reference = ?1",
                 [r],
                 |row| row.get::<_, String>(0),
@@ -283,13 +283,13 @@ pub(crate) fn remove_references(db: &mut Db, refs: &[String]) -> Result<Vec<Stri
         {
             manifests.insert(m);
         }
-        tx.execute("DELETE FROM images WHERE reference = ?1", [r])
+        tx.exec_cached("DELETE FROM images WHERE reference = ?1", [r])
             .context("removing image reference")?;
     }
     let mut orphaned = Vec::new();
     for m in manifests {
         let still: i64 = tx
-            .query_row(
+            .row_cached(
                 "SELECT count(*) FROM images WHERE manifest_digest = ?1",
                 [&m],
                 |r| r.get(0),
@@ -323,20 +323,20 @@ pub(crate) fn sweep(
         .transaction()
         .context("starting garbage collection")?;
     let all: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT digest FROM manifests WHERE digest NOT IN (SELECT manifest_digest FROM images)").context("gc")?;
+        let mut stmt = tx.prepare_cached("SELECT digest FROM manifests WHERE digest NOT IN (SELECT manifest_digest FROM images)").context("gc")?;
         let rows = stmt.query_map([], |r| r.get(0)).context("gc")?;
         rows.collect::<Result<_, _>>().context("gc")?
     };
     let mut removed = 0;
     for m in all.iter().filter(|m| !in_use.contains(*m)) {
-        tx.execute("DELETE FROM manifests WHERE digest = ?1", [m])
+        tx.exec_cached("DELETE FROM manifests WHERE digest = ?1", [m])
             .context("gc: deleting manifest")?;
         removed += 1;
     }
     let mut live_blobs = BTreeSet::new();
     {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT digest FROM manifests UNION SELECT config_digest FROM manifests
                  UNION SELECT blob_digest FROM manifest_layers",
             )
@@ -350,7 +350,7 @@ pub(crate) fn sweep(
     }
     let dead: Vec<SnapshotRow> = {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT id, diff_id, state, size FROM snapshots WHERE state = 'committed'
                  AND diff_id NOT IN (SELECT diff_id FROM manifest_layers)",
             )
@@ -372,7 +372,7 @@ pub(crate) fn sweep(
             .collect()
     };
     for s in &dead {
-        tx.execute("DELETE FROM snapshots WHERE id = ?1", [s.id])
+        tx.exec_cached("DELETE FROM snapshots WHERE id = ?1", [s.id])
             .context("gc: deleting snapshot")?;
     }
     tx.commit().context("committing garbage collection")?;
@@ -387,7 +387,7 @@ pub(crate) fn sweep(
 pub(crate) fn blob_referenced(db: &Db, digest: &str) -> Result<bool, DbError> {
     let n: i64 = db
         .conn()
-        .query_row(
+        .row_cached(
             "SELECT (SELECT count(*) FROM manifests WHERE digest = ?1 OR config_digest = ?1)
                   + (SELECT count(*) FROM manifest_layers WHERE blob_digest = ?1)",
             [digest],
@@ -401,7 +401,7 @@ pub(crate) fn blob_referenced(db: &Db, digest: &str) -> Result<bool, DbError> {
 pub(crate) fn diff_id_referenced(db: &Db, diff_id: &str) -> Result<bool, DbError> {
     let n: i64 = db
         .conn()
-        .query_row(
+        .row_cached(
             "SELECT count(*) FROM manifest_layers WHERE diff_id = ?1",
             [diff_id],
             |r| r.get(0),

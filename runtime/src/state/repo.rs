@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{Cluster, Tag, Task, TaskRecord, status};
-use crate::db::{DbError, QueryContext};
+use crate::db::{CachedStatements, DbError, QueryContext};
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records serialize")
@@ -28,7 +28,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, D
 
 /// Inserts a cluster, or reactivates an INACTIVE one of the same name.
 pub fn put_cluster(conn: &Connection, c: &Cluster, created_at: f64) -> Result<(), DbError> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO clusters (name, arn, status, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(name) DO UPDATE SET status = excluded.status, doc = excluded.doc",
         params![
@@ -46,7 +46,7 @@ pub fn put_cluster(conn: &Connection, c: &Cluster, created_at: f64) -> Result<()
 /// A cluster by name.
 pub fn get_cluster(conn: &Connection, name: &str) -> Result<Option<Cluster>, DbError> {
     let doc: Option<String> = conn
-        .query_row("SELECT doc FROM clusters WHERE name = ?1", [name], |r| {
+        .row_cached("SELECT doc FROM clusters WHERE name = ?1", [name], |r| {
             r.get(0)
         })
         .optional()
@@ -61,7 +61,7 @@ pub fn list_clusters(
     limit: usize,
 ) -> Result<Vec<Cluster>, DbError> {
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT doc FROM clusters WHERE status = 'ACTIVE' AND name > ?1 ORDER BY name LIMIT ?2",
         )
         .context("listing clusters")?;
@@ -75,7 +75,7 @@ pub fn list_clusters(
 
 /// Running and pending task counts of a cluster (ECS's cluster statistics).
 pub fn cluster_task_counts(conn: &Connection, name: &str) -> Result<(i64, i64), DbError> {
-    conn.query_row(
+    conn.row_cached(
         "SELECT
             coalesce(sum(CASE WHEN last_status = 'RUNNING' THEN 1 ELSE 0 END), 0),
             coalesce(sum(CASE WHEN last_status IN ('PROVISIONING','PENDING','ACTIVATING') THEN 1 ELSE 0 END), 0)
@@ -90,7 +90,7 @@ pub fn cluster_task_counts(conn: &Connection, name: &str) -> Result<(i64, i64), 
 
 /// Inserts a new task.
 pub fn insert_task(conn: &Connection, t: &TaskRecord) -> Result<(), DbError> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO tasks (id, arn, cluster, family, started_by, desired_status, last_status, created_at, stopped_at, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
@@ -112,7 +112,7 @@ pub fn insert_task(conn: &Connection, t: &TaskRecord) -> Result<(), DbError> {
 
 /// Replaces a task's stored record.
 pub fn update_task(conn: &Connection, t: &TaskRecord) -> Result<(), DbError> {
-    conn.execute(
+    conn.exec_cached(
         "UPDATE tasks SET desired_status = ?2, last_status = ?3, stopped_at = ?4, started_by = ?5, doc = ?6
          WHERE id = ?1",
         params![
@@ -131,7 +131,7 @@ pub fn update_task(conn: &Connection, t: &TaskRecord) -> Result<(), DbError> {
 /// A task by id.
 pub fn get_task(conn: &Connection, id: &str) -> Result<Option<TaskRecord>, DbError> {
     let doc: Option<String> = conn
-        .query_row("SELECT doc FROM tasks WHERE id = ?1", [id], |r| r.get(0))
+        .row_cached("SELECT doc FROM tasks WHERE id = ?1", [id], |r| r.get(0))
         .optional()
         .context("reading task")?;
     doc.map(|d| from_json(&d, "task")).transpose()
@@ -154,7 +154,7 @@ pub fn get_task_view(conn: &Connection, id: &str) -> Result<Option<(String, Task
 /// Every task that is not STOPPED, oldest first (for reconciliation and admission).
 pub fn active_tasks(conn: &Connection) -> Result<Vec<TaskRecord>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT doc FROM tasks WHERE last_status != ?1 ORDER BY created_at, id")
+        .prepare_cached("SELECT doc FROM tasks WHERE last_status != ?1 ORDER BY created_at, id")
         .context("listing active tasks")?;
     let docs: Vec<String> = stmt
         .query_map([status::STOPPED], |r| r.get(0))
@@ -185,7 +185,7 @@ pub fn list_task_arns(
 ) -> Result<Vec<(f64, String, String)>, DbError> {
     let (after_t, after_id) = after.unwrap_or((f64::MAX, String::new()));
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT created_at, id, arn FROM tasks
              WHERE cluster = ?1
                AND (?2 IS NULL OR family = ?2)
@@ -221,7 +221,7 @@ pub fn list_task_arns(
 /// about an hour). Returns their ids, whose leftovers on disk the caller removes.
 pub fn prune_stopped(conn: &Connection, before: f64) -> Result<Vec<String>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT id, arn FROM tasks WHERE last_status = ?1 AND stopped_at < ?2")
+        .prepare_cached("SELECT id, arn FROM tasks WHERE last_status = ?1 AND stopped_at < ?2")
         .context("finding old tasks")?;
     let rows: Vec<(String, String)> = stmt
         .query_map(params![status::STOPPED, before], |r| {
@@ -231,9 +231,9 @@ pub fn prune_stopped(conn: &Connection, before: f64) -> Result<Vec<String>, DbEr
         .collect::<Result<_, _>>()
         .context("finding old tasks")?;
     for (id, arn) in &rows {
-        conn.execute("DELETE FROM tasks WHERE id = ?1", [id])
+        conn.exec_cached("DELETE FROM tasks WHERE id = ?1", [id])
             .context("deleting old task")?;
-        conn.execute("DELETE FROM resource_tags WHERE resource_arn = ?1", [arn])
+        conn.exec_cached("DELETE FROM resource_tags WHERE resource_arn = ?1", [arn])
             .context("deleting old task tags")?;
     }
     Ok(rows.into_iter().map(|(id, _)| id).collect())
@@ -246,7 +246,7 @@ pub fn find_log_stream(
     stream: &str,
 ) -> Result<Option<(String, String)>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT doc FROM tasks ORDER BY created_at DESC")
+        .prepare_cached("SELECT doc FROM tasks ORDER BY created_at DESC")
         .context("reading tasks")?;
     let docs: Vec<String> = stmt
         .query_map([], |r| r.get(0))
@@ -280,7 +280,7 @@ pub fn lease_address(
     let used = leased_addresses(conn)?;
     for c in candidates {
         if !used.contains(&c) {
-            conn.execute(
+            conn.exec_cached(
                 "INSERT INTO ip_leases (address, task_id, allocated_at) VALUES (?1, ?2, ?3)",
                 params![c.to_string(), task_id, now],
             )
@@ -299,7 +299,7 @@ pub fn insert_lease(
     address: Ipv4Addr,
     now: f64,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT INTO ip_leases (address, task_id, allocated_at) VALUES (?1, ?2, ?3)",
         params![address.to_string(), task_id, now],
     )
@@ -310,7 +310,7 @@ pub fn insert_lease(
 /// Every leased address.
 pub fn leased_addresses(conn: &Connection) -> Result<BTreeSet<Ipv4Addr>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT address FROM ip_leases")
+        .prepare_cached("SELECT address FROM ip_leases")
         .context("reading leases")?;
     let v: Vec<String> = stmt
         .query_map([], |r| r.get(0))
@@ -323,7 +323,7 @@ pub fn leased_addresses(conn: &Connection) -> Result<BTreeSet<Ipv4Addr>, DbError
 /// The addresses a task holds.
 pub fn task_addresses(conn: &Connection, task_id: &str) -> Result<Vec<Ipv4Addr>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT address FROM ip_leases WHERE task_id = ?1")
+        .prepare_cached("SELECT address FROM ip_leases WHERE task_id = ?1")
         .context("reading leases")?;
     let v: Vec<String> = stmt
         .query_map([task_id], |r| r.get(0))
@@ -335,9 +335,9 @@ pub fn task_addresses(conn: &Connection, task_id: &str) -> Result<Vec<Ipv4Addr>,
 
 /// Releases everything a task holds: addresses and host ports.
 pub fn release_task_resources(conn: &Connection, task_id: &str) -> Result<(), DbError> {
-    conn.execute("DELETE FROM ip_leases WHERE task_id = ?1", [task_id])
+    conn.exec_cached("DELETE FROM ip_leases WHERE task_id = ?1", [task_id])
         .context("releasing leases")?;
-    conn.execute("DELETE FROM host_ports WHERE task_id = ?1", [task_id])
+    conn.exec_cached("DELETE FROM host_ports WHERE task_id = ?1", [task_id])
         .context("releasing host ports")?;
     Ok(())
 }
@@ -350,7 +350,7 @@ pub fn release_host_ports(
     ports: &[HostPort],
 ) -> Result<(), DbError> {
     for p in ports {
-        conn.execute(
+        conn.exec_cached(
             "DELETE FROM host_ports WHERE task_id = ?1 AND bind_ip = ?2 AND protocol = ?3 \
              AND port = ?4",
             params![task_id, p.bind_ip, p.protocol, p.port],
@@ -363,7 +363,7 @@ pub fn release_host_ports(
 /// Ids of tasks holding leases or ports (for reconciliation).
 pub fn resource_holders(conn: &Connection) -> Result<BTreeSet<String>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT task_id FROM ip_leases UNION SELECT task_id FROM host_ports")
+        .prepare_cached("SELECT task_id FROM ip_leases UNION SELECT task_id FROM host_ports")
         .context("reading resource holders")?;
     let v: Vec<String> = stmt
         .query_map([], |r| r.get(0))
@@ -407,7 +407,7 @@ pub fn reserve_host_ports(
         return Ok(Err(conflicts));
     }
     for p in ports {
-        conn.execute(
+        conn.exec_cached(
             "INSERT OR REPLACE INTO host_ports (bind_ip, protocol, port, task_id) VALUES (?1, ?2, ?3, ?4)",
             params![p.bind_ip, p.protocol, p.port, task_id],
         )
@@ -419,7 +419,7 @@ pub fn reserve_host_ports(
 /// Every reserved host port and its task.
 pub fn host_ports_in_use(conn: &Connection) -> Result<Vec<(HostPort, String)>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT bind_ip, protocol, port, task_id FROM host_ports")
+        .prepare_cached("SELECT bind_ip, protocol, port, task_id FROM host_ports")
         .context("reading host ports")?;
     let v = stmt
         .query_map([], |r| {
@@ -450,7 +450,7 @@ pub fn get_run_token(
     ttl_secs: f64,
 ) -> Result<Option<(String, Vec<String>)>, DbError> {
     let row: Option<(String, String)> = conn
-        .query_row(
+        .row_cached(
             "SELECT request_hash, task_ids FROM run_tokens WHERE cluster = ?1 AND token = ?2 AND created_at > ?3",
             params![cluster, token, now - ttl_secs],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -470,7 +470,7 @@ pub fn put_run_token(
     task_ids: &[String],
     now: f64,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.exec_cached(
         "INSERT OR REPLACE INTO run_tokens (cluster, token, request_hash, task_ids, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![cluster, token, request_hash, to_json(&task_ids), now],
@@ -484,7 +484,7 @@ pub fn put_run_token(
 /// Adds or replaces tags on a resource.
 pub fn put_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), DbError> {
     for t in tags {
-        conn.execute(
+        conn.exec_cached(
             "INSERT OR REPLACE INTO resource_tags (resource_arn, key, value) VALUES (?1, ?2, ?3)",
             params![arn, t.key, t.value],
         )
@@ -496,7 +496,7 @@ pub fn put_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), DbErro
 /// Removes tags by key.
 pub fn remove_tags(conn: &Connection, arn: &str, keys: &[String]) -> Result<(), DbError> {
     for k in keys {
-        conn.execute(
+        conn.exec_cached(
             "DELETE FROM resource_tags WHERE resource_arn = ?1 AND key = ?2",
             params![arn, k],
         )
@@ -508,7 +508,7 @@ pub fn remove_tags(conn: &Connection, arn: &str, keys: &[String]) -> Result<(), 
 /// A resource's tags, sorted by key.
 pub fn tags_of(conn: &Connection, arn: &str) -> Result<Vec<Tag>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT key, value FROM resource_tags WHERE resource_arn = ?1 ORDER BY key")
+        .prepare_cached("SELECT key, value FROM resource_tags WHERE resource_arn = ?1 ORDER BY key")
         .context("reading tags")?;
     let v = stmt
         .query_map([arn], |r| {

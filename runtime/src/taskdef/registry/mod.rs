@@ -21,7 +21,7 @@ use super::model::{
 };
 use super::output::{self, RevisionMeta};
 use super::validate::{ValidatedTaskDefinition, ValidationError, validate_tags};
-use crate::db::{Db, DbError, QueryContext};
+use crate::db::{CachedStatements, Db, DbError, QueryContext};
 use crate::error::ErrorClass;
 
 pub use paging::{MAX_RESULTS, Page};
@@ -278,7 +278,7 @@ fn get_revision(
     revision: u32,
 ) -> Result<Option<RegisteredTaskDefinition>, RegistryError> {
     let raw = conn
-        .query_row(
+        .row_cached(
             &format!("SELECT {COLUMNS} FROM task_definitions WHERE family = ?1 AND revision = ?2"),
             params![family, revision],
             raw_row,
@@ -311,7 +311,7 @@ pub fn register(
 ) -> Result<(RegisteredTaskDefinition, Vec<Tag>), RegistryError> {
     let family = def.family().to_owned();
     let revision: u32 = tx
-        .query_row(
+        .row_cached(
             "INSERT INTO task_definition_families (name, last_revision) VALUES (?1, 1)
              ON CONFLICT (name) DO UPDATE SET last_revision = last_revision + 1
              RETURNING last_revision",
@@ -325,7 +325,7 @@ pub fn register(
             revision,
             source,
         })?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO task_definitions (family, revision, status, definition, registered_at_ms, registered_by)
          VALUES (?1, ?2, 'ACTIVE', ?3, ?4, ?5)",
         params![family, revision, json, to_ms(now), registered_by],
@@ -361,7 +361,7 @@ pub fn describe(
         }
         TaskDefinitionRef::Family(family) => {
             let raw = conn
-                .query_row(
+                .row_cached(
                     &format!(
                         "SELECT {COLUMNS} FROM task_definitions WHERE family = ?1 AND status = 'ACTIVE'
                          ORDER BY revision DESC LIMIT 1"
@@ -427,7 +427,7 @@ pub fn deregister(
     now: SystemTime,
 ) -> Result<RegisteredTaskDefinition, RegistryError> {
     let (family, revision) = resolve_revision(scope, reference)?;
-    tx.execute(
+    tx.exec_cached(
         "UPDATE task_definitions SET status = 'INACTIVE', deregistered_at_ms = ?3
          WHERE family = ?1 AND revision = ?2 AND status = 'ACTIVE'",
         params![family, revision, to_ms(now)],
@@ -493,7 +493,7 @@ pub fn delete(
             ));
             continue;
         }
-        tx.execute(
+        tx.exec_cached(
             "UPDATE task_definitions SET status = 'DELETE_IN_PROGRESS', delete_requested_at_ms = ?3
              WHERE family = ?1 AND revision = ?2 AND status = 'INACTIVE'",
             params![family, revision, to_ms(now)],
@@ -518,7 +518,7 @@ pub fn finish_deletions(
 ) -> Result<Vec<(String, u32)>, RegistryError> {
     let pending: Vec<(String, u32)> = {
         let mut stmt = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT family, revision FROM task_definitions WHERE status = 'DELETE_IN_PROGRESS'",
             )
             .context("listing task definitions being deleted")?;
@@ -533,7 +533,7 @@ pub fn finish_deletions(
         if in_use(&family, revision) {
             continue;
         }
-        tx.execute(
+        tx.exec_cached(
             "DELETE FROM task_definitions WHERE family = ?1 AND revision = ?2",
             params![family, revision],
         )
@@ -607,7 +607,7 @@ pub fn list_families(
         None => None,
     };
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT f.name FROM task_definition_families f
              WHERE (?1 IS NULL OR substr(f.name, 1, length(?1)) = ?1)
                AND (?2 IS NULL OR f.name > ?2)
@@ -674,7 +674,7 @@ pub fn list_tags(
 ) -> Result<Vec<Tag>, RegistryError> {
     let (family, revision) = tagged_revision(conn, scope, arn)?;
     let mut stmt = conn
-        .prepare("SELECT key, value FROM task_definition_tags WHERE family = ?1 AND revision = ?2 ORDER BY key")
+        .prepare_cached("SELECT key, value FROM task_definition_tags WHERE family = ?1 AND revision = ?2 ORDER BY key")
         .context("listing task definition tags")?;
     let tags = stmt
         .query_map(params![family, revision], |r| {
@@ -721,7 +721,7 @@ pub fn untag(
 ) -> Result<(), RegistryError> {
     let (family, revision) = tagged_revision(tx, scope, arn)?;
     for key in keys {
-        tx.execute(
+        tx.exec_cached(
             "DELETE FROM task_definition_tags WHERE family = ?1 AND revision = ?2 AND key = ?3",
             params![family, revision, key],
         )
@@ -737,7 +737,7 @@ fn put_tags(
     tags: &[Tag],
 ) -> Result<(), RegistryError> {
     for t in tags {
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO task_definition_tags (family, revision, key, value) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (family, revision, key) DO UPDATE SET value = excluded.value",
             params![family, revision, t.key.as_deref().unwrap_or_default(), t.value.as_deref().unwrap_or_default()],
