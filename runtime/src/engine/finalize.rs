@@ -182,8 +182,9 @@ pub(super) async fn finalize_from(
     // layers sit on the data root's disk, where removing a tree can take tens of ms, and
     // the run directory (bundles, state) holds nothing the host runs short of. What a
     // daemon stopped in between leaves, its start-up sweep removes (and pruning removes
-    // the task's whole data directory later in any case).
-    tokio::task::spawn_blocking(move || {
+    // the task's whole data directory later in any case). They go to the housekeeping
+    // thread, at the lowest CPU priority: the next task's start comes first.
+    engine.inner().housekeeper.run(move || {
         for c in containers {
             let _ = std::fs::remove_dir_all(state_root.join(c));
         }

@@ -32,6 +32,7 @@ mod files;
 mod finalize;
 mod health;
 mod host;
+mod housekeeping;
 mod images_step;
 pub mod metadata;
 mod mount_points;
@@ -183,6 +184,8 @@ pub(crate) struct Inner {
     /// Starts the kernel's slow switch of the cgroup migration lock when a task starts
     /// provisioning, instead of on the task's path (`cgroup/prime.rs`).
     primer: MigrationPrimer,
+    /// Removes what stopped tasks leave, at the lowest CPU priority (`housekeeping.rs`).
+    housekeeper: housekeeping::Housekeeper,
     images: ImageService,
     net: Arc<NetworkManager>,
     /// Stop requests (reason, timeout override) not yet confirmed by the shim.
@@ -284,6 +287,7 @@ impl Engine {
                 cgroups,
                 cgroups_created,
                 primer,
+                housekeeper: housekeeping::Housekeeper::start(),
                 images,
                 net: Arc::new(net),
                 pending_stops: Mutex::new(HashMap::new()),

@@ -204,3 +204,20 @@ pub(crate) fn mark_opaque(path: &Path) {
     };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
 }
+
+/// The lowest nice value (19) for the calling thread only: on Linux, PRIO_PROCESS with
+/// `who` 0 names the calling thread, not the whole process.
+pub(crate) fn lower_this_threads_priority() -> std::io::Result<()> {
+    // SAFETY: setpriority takes integers only and changes the calling thread's nice value.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The calling thread's nice value (tests).
+#[cfg(test)]
+pub(crate) fn this_threads_nice() -> i32 {
+    // SAFETY: getpriority takes integers only and reads the calling thread's nice value.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+}
