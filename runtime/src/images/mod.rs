@@ -217,7 +217,15 @@ struct Inner {
     locks: KeyedLocks,
     /// Pulls and loads hold it shared; GC exclusively.
     gc: Arc<tokio::sync::RwLock<()>>,
+    /// Parsed image configs by digest: every task start needs its images' configs, and a
+    /// config blob never changes (its digest names its content), so each is read from
+    /// the content store and parsed once (a blocking file read and a JSON parse off the
+    /// task's path).
+    configs: std::sync::Mutex<HashMap<Digest, Arc<ImageConfig>>>,
 }
+
+/// Configs kept in [`Inner::configs`]; past this many the cache starts over.
+const CACHED_CONFIGS: usize = 64;
 
 /// The image service. Cheap to clone; `Send + Sync`.
 #[derive(Debug, Clone)]
@@ -320,6 +328,7 @@ impl ImageService {
                 config,
                 locks: KeyedLocks::default(),
                 gc: Arc::new(tokio::sync::RwLock::new(())),
+                configs: std::sync::Mutex::new(HashMap::new()),
             }),
         };
         svc.reconcile().await?;
@@ -655,21 +664,40 @@ impl ImageService {
             lower_dirs.push(dir);
         }
         let config_digest = parse_digest(&reference, &m.config_digest)?;
-        let content = self.inner.content.clone();
-        let cd = config_digest.clone();
-        let bytes = blocking(move || content.read(&cd, MAX_CONFIG_BYTES as u64)).await?;
-        let config = ImageConfig::parse(&bytes).map_err(|e| ImageError::Corrupt {
-            reference: reference.clone(),
-            detail: format!("{e}"),
-        })?;
+        let config = self.image_config(&reference, &config_digest).await?;
         Ok(RootFs {
             manifest_digest: parse_digest(&reference, &m.digest)?,
             image_id: config_digest,
             lower_dirs,
-            config: config.oci,
-            healthcheck: config.healthcheck,
+            config: config.oci.clone(),
+            healthcheck: config.healthcheck.clone(),
             reference,
         })
+    }
+
+    /// The parsed config blob `digest` of `reference`'s image, from the cache or the
+    /// content store.
+    async fn image_config(
+        &self,
+        reference: &str,
+        digest: &Digest,
+    ) -> Result<Arc<ImageConfig>, ImageError> {
+        if let Some(c) = self.inner.configs.lock().expect("not poisoned").get(digest) {
+            return Ok(Arc::clone(c));
+        }
+        let content = self.inner.content.clone();
+        let cd = digest.clone();
+        let bytes = blocking(move || content.read(&cd, MAX_CONFIG_BYTES as u64)).await?;
+        let config = Arc::new(ImageConfig::parse(&bytes).map_err(|e| ImageError::Corrupt {
+            reference: reference.to_owned(),
+            detail: format!("{e}"),
+        })?);
+        let mut cache = self.inner.configs.lock().expect("not poisoned");
+        if cache.len() >= CACHED_CONFIGS {
+            cache.clear();
+        }
+        cache.insert(digest.clone(), Arc::clone(&config));
+        Ok(config)
     }
 
     /// Deletes manifests no reference names and `in_use` does not hold, then every
