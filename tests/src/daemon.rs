@@ -506,8 +506,9 @@ impl Daemon {
         {
             out.push(format!("netns file {}", e.path().display()));
         }
-        // A task's run directory goes just after it is STOPPED: a moment's grace.
-        out.extend(still_there_after(Duration::from_secs(2), || {
+        // A task's run directory goes just after it is STOPPED, on a thread of the lowest
+        // priority: a moment's grace, longer on a busy host.
+        out.extend(still_there_after(Duration::from_secs(10), || {
             std::fs::read_dir(run.join("tasks"))
                 .into_iter()
                 .flatten()
@@ -541,22 +542,13 @@ impl Daemon {
         }
         // Shims of this daemon's tasks (a task's shim exits before the task is STOPPED;
         // one that was never begun exits when the daemon hangs up): a moment's grace.
+        // The spare shim waiting for the next task is none of them.
         let tasks_dir = run.join("tasks");
         out.extend(still_there_after(Duration::from_secs(2), || {
-            std::fs::read_dir("/proc")
+            self.shims()
                 .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| {
-                    let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-                    let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-                    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-                    let is_shim = args.get(1) == Some(&&b"shim"[..])
-                        && args.get(2).is_some_and(|a| {
-                            Path::new(std::ffi::OsStr::from_bytes(a)).starts_with(&tasks_dir)
-                        });
-                    is_shim.then(|| format!("shim process {pid}"))
-                })
+                .filter(|s| s.work_dir.starts_with(&tasks_dir))
+                .map(|s| format!("shim process {}", s.pid))
                 .collect()
         }));
         // The kernel destroys a task's veth pair asynchronously once its namespace is
@@ -585,6 +577,32 @@ impl Daemon {
         out
     }
 
+    /// This daemon's shim processes: its tasks' shims, and the spare waiting for the
+    /// next task. A spare taken by a task keeps its `spare-shims` argument but works in
+    /// the task's run directory.
+    pub fn shims(&self) -> Vec<ShimProcess> {
+        let run = self.run_root();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+                if args.get(1) != Some(&&b"shim"[..]) {
+                    return None;
+                }
+                let dir = PathBuf::from(std::ffi::OsStr::from_bytes(args.get(2)?));
+                if !dir.starts_with(&run) {
+                    return None;
+                }
+                let work_dir = std::fs::read_link(e.path().join("cwd")).unwrap_or(dir.clone());
+                Some(ShimProcess { pid, dir, work_dir })
+            })
+            .collect()
+    }
+
     /// Asserts nothing leaked (see [`leaks`](Self::leaks)).
     pub fn assert_clean(&self) {
         let leaks = self.leaks();
@@ -594,6 +612,16 @@ impl Daemon {
             leaks.join("\n")
         );
     }
+}
+
+/// A shim process of a [`Daemon`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimProcess {
+    pub pid: u32,
+    /// The directory on its command line.
+    pub dir: PathBuf,
+    /// Its working directory: the run directory it works in now.
+    pub work_dir: PathBuf,
 }
 
 impl Drop for Daemon {

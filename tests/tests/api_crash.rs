@@ -135,6 +135,91 @@ fn kill9_while_tasks_run_loses_nothing_and_exits_while_down_are_recorded() {
     d.assert_clean();
 }
 
+/// The daemon's spare shims (started ahead of any task, not yet taken).
+fn spares(d: &Daemon) -> Vec<u32> {
+    let spare_dir = d.run_root().join("spare-shims");
+    d.shims()
+        .into_iter()
+        .filter(|s| s.work_dir.starts_with(&spare_dir))
+        .map(|s| s.pid)
+        .collect()
+}
+
+#[test]
+fn a_spare_shim_becomes_the_next_tasks_shim_and_a_restarted_daemon_finds_it() {
+    require_e2e!();
+    let (mut d, image) = setup();
+    d.register(json!({"family": "long", "containerDefinitions": [sleeper("main", &image)]}));
+    let first = wait_for(Duration::from_secs(10), "a spare shim", || {
+        let s = spares(&d);
+        (s.len() == 1).then(|| s[0])
+    });
+
+    let id = d.run_task("long");
+    let pid = pid_of(&d.wait_running(&id));
+    // The task's shim is the spare that was waiting, working in the task's directory
+    // (its command line still names the spare's).
+    let run_dir = d.run_root().join("tasks").join(&id);
+    let shim: u32 = std::fs::read_to_string(run_dir.join("shim.pid"))
+        .expect("shim.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_eq!(shim, first, "the task did not take the spare shim");
+    let taken = d
+        .shims()
+        .into_iter()
+        .find(|s| s.pid == shim)
+        .expect("the task's shim runs");
+    assert!(
+        taken.dir.starts_with(d.run_root().join("spare-shims")),
+        "{taken:?}"
+    );
+    assert_eq!(taken.work_dir, run_dir, "{taken:?}");
+    // A new spare waits for the next task.
+    let second = wait_for(Duration::from_secs(10), "the next spare shim", || {
+        let s = spares(&d);
+        (s.len() == 1 && s[0] != first).then(|| s[0])
+    });
+
+    // The spare goes with the daemon; the task's shim stays and is found again.
+    d.kill9();
+    wait_for(Duration::from_secs(10), "the spare shim to exit", || {
+        exited(second).then_some(())
+    });
+    assert!(
+        alive(i64::from(shim)),
+        "the task's shim died with the daemon"
+    );
+    d.restart();
+    let t = d.describe(&id);
+    assert_eq!(t["lastStatus"], "RUNNING", "{t:#}");
+    assert_eq!(pid_of(&t), pid, "the task was restarted instead of kept");
+    wait_for(
+        Duration::from_secs(10),
+        "a spare shim of the new daemon",
+        || (spares(&d).len() == 1).then_some(()),
+    );
+    d.ok("StopTask", json!({"task": id, "reason": "done"}));
+    let t = d.wait_stopped(&id, Duration::from_secs(30));
+    assert_eq!(t["stoppedReason"], "done", "{t:#}");
+    assert_eq!(t["containers"][0]["exitCode"], 0, "{t:#}");
+    assert!(exited(shim), "the task's shim outlived its task");
+    d.assert_clean();
+}
+
+/// Whether `pid` is gone, or a zombie that the host's init has not reaped yet.
+fn exited(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.is_empty()
+        || stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+}
+
 #[test]
 fn kill9_while_tasks_are_starting_leaves_every_task_in_a_defined_state() {
     require_e2e!();

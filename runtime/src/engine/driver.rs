@@ -2,6 +2,7 @@
 //! up. Every state change is written to the database as it happens.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use tokio::net::UnixStream;
 use super::finalize::{Deprovisioning, SHIM_EXIT_WAIT, finalize, finalize_from, wait_shim_exit};
 use super::images_step;
 use super::provision::{self, PrepareInput};
+use super::spare_shim::SpareShim;
 use super::stop::{pending_stop, stop_requested, wait_for_stop};
 use super::task_network::setup_network;
 use super::{Engine, EngineError, now, status, sys};
@@ -196,11 +198,19 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
     let mut steps = Steps::new(id);
     match start {
         Start::Provision(admitted) => {
-            // The shim starts now and waits for `begin`: its exec and set-up (3-5 ms)
-            // run alongside the task's preparation instead of after it.
+            // The spare shim, if one is ready, becomes the task's (its directory is
+            // renamed to the task's run directory before anything else goes there).
+            // Otherwise the shim starts now and waits for `begin`: its exec and set-up
+            // (3-5 ms) run alongside the task's preparation instead of after it.
+            let run_dir = engine.config().paths.task_run_dir(id);
+            let spare = engine.inner().spare_shim.take(&run_dir);
             let e2 = engine.clone();
-            let id2 = id.to_owned();
-            let shim = tokio::spawn(async move { start_shim(&e2, &id2).await });
+            let shim = tokio::spawn(async move {
+                match spare {
+                    Some(stream) => Ok(stream),
+                    None => start_shim_in(&e2, &run_dir).await,
+                }
+            });
             let provisioned = provision_task(engine, id, *admitted, &mut steps).await;
             let shim = shim.await.expect("shim start task");
             steps.done("shim started");
@@ -218,7 +228,12 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                 }
             };
             let begun = match shim {
-                Ok(stream) => begin(&stream, provisioned.holds).await.map(|()| stream),
+                Ok(stream) => {
+                    let run_dir = engine.config().paths.task_run_dir(id);
+                    begin(&stream, provisioned.holds, &run_dir)
+                        .await
+                        .map(|()| stream)
+                }
                 Err(e) => Err(e),
             };
             let stream = match begun {
@@ -240,6 +255,7 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                 // (one process after another: a CPU to spare), instead of on its path.
                 engine.inner().net.make_spare_namespace();
             }
+            SpareShim::refill(engine);
             let deprovisioning = follow(engine, id, &mut steps, Some(stream)).await?;
             steps.done("shim finished");
             finalize_from(engine, id, deprovisioning).await?;
@@ -454,10 +470,12 @@ async fn provision_task(
 /// Starts `berth shim <run-dir>` detached: it forks away at once, so it is never the
 /// daemon's child and keeps running when the daemon stops. Returns the connection to
 /// its control socket, on which the shim waits for [`begin`] (dropping it unbegun
-/// makes the shim exit).
-async fn start_shim(engine: &Engine, id: &str) -> Result<UnixStream, EngineError> {
-    let run_dir = engine.config().paths.task_run_dir(id);
-    std::fs::create_dir_all(&run_dir)
+/// makes the shim exit). `run_dir` is a task's run directory, or a spare's.
+pub(super) async fn start_shim_in(
+    engine: &Engine,
+    run_dir: &Path,
+) -> Result<UnixStream, EngineError> {
+    std::fs::create_dir_all(run_dir)
         .map_err(EngineError::io(format!("creating {}", run_dir.display())))?;
     let exe = engine.config().shim_exe.clone();
     let log = std::fs::OpenOptions::new()
@@ -467,7 +485,7 @@ async fn start_shim(engine: &Engine, id: &str) -> Result<UnixStream, EngineError
         .map_err(EngineError::io("opening shim.log"))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.arg("shim")
-        .arg(&run_dir)
+        .arg(run_dir)
         .env(shim::STARTER_ENV, std::process::id().to_string())
         .stdin(std::process::Stdio::null());
     cmd.stdout(
@@ -492,10 +510,17 @@ async fn start_shim(engine: &Engine, id: &str) -> Result<UnixStream, EngineError
         .map_err(EngineError::io("connecting to the shim"))
 }
 
-/// Tells a waiting shim to start the task (`task.json` is written), handing it the
-/// task's port holds, which it keeps open for the task's life.
-async fn begin(stream: &UnixStream, holds: Vec<OwnedFd>) -> Result<(), EngineError> {
-    let mut line = serde_json::to_vec(&ControlRequest::Begin).expect("begin serializes");
+/// Tells a waiting shim to start the task (`task.json` is written in `run_dir`),
+/// handing it the task's port holds, which it keeps open for the task's life.
+async fn begin(
+    stream: &UnixStream,
+    holds: Vec<OwnedFd>,
+    run_dir: &Path,
+) -> Result<(), EngineError> {
+    let begin = ControlRequest::Begin {
+        run_dir: Some(run_dir.to_owned()),
+    };
+    let mut line = serde_json::to_vec(&begin).expect("begin serializes");
     line.push(b'\n');
     let fds: Vec<_> = holds.iter().map(|f| f.as_fd()).collect();
     let n = stream
@@ -504,7 +529,7 @@ async fn begin(stream: &UnixStream, holds: Vec<OwnedFd>) -> Result<(), EngineErr
         })
         .await
         .map_err(EngineError::io("sending begin to the shim"))?;
-    // A fresh stream socket takes a 16-byte message whole.
+    // A fresh stream socket takes a message this short whole.
     if n != line.len() {
         return Err(EngineError::io("sending begin to the shim")(
             std::io::Error::other(format!("short write: {n} of {} bytes", line.len())),

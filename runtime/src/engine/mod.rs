@@ -42,6 +42,7 @@ mod provision;
 mod reconcile;
 mod run;
 pub mod services;
+mod spare_shim;
 pub mod status;
 mod stop;
 pub(crate) mod sys;
@@ -188,6 +189,8 @@ pub(crate) struct Inner {
     housekeeper: housekeeping::Housekeeper,
     images: ImageService,
     net: Arc<NetworkManager>,
+    /// A shim started ahead of the next task (`spare_shim.rs`).
+    spare_shim: spare_shim::SpareShim,
     /// Stop requests (reason, timeout override) not yet confirmed by the shim.
     pending_stops: Mutex<HashMap<String, (String, Option<u64>)>>,
     /// Tasks with a driver running.
@@ -290,6 +293,7 @@ impl Engine {
                 housekeeper: housekeeping::Housekeeper::start(),
                 images,
                 net: Arc::new(net),
+                spare_shim: spare_shim::SpareShim::default(),
                 pending_stops: Mutex::new(HashMap::new()),
                 drivers: Mutex::new(HashMap::new()),
                 task_changed: tokio::sync::watch::Sender::new(None),
@@ -302,6 +306,7 @@ impl Engine {
         };
         engine.ensure_default_cluster().await?;
         reconcile::reconcile(&engine).await?;
+        spare_shim::start(&engine);
         engine.spawn_janitor();
         let scheduler = engine.spawn_service_scheduler();
         *engine.inner.service_scheduler.lock().expect("not poisoned") = Some(scheduler);
@@ -378,6 +383,7 @@ impl Engine {
         // On v1 the primer's thread sits in berth's base; it leaves before the base
         // may be removed.
         self.inner.primer.stop();
+        self.inner.spare_shim.discard();
         self.inner.cgroups.release(&self.inner.cgroups_created);
     }
 

@@ -189,6 +189,14 @@ impl Client {
     }
 }
 
+/// The daemon's go, as [`ControlServer::await_begin`] received it.
+pub(crate) struct Begun {
+    /// The task's port holds.
+    pub(crate) holds: Vec<std::os::fd::OwnedFd>,
+    /// The task's run directory, when it is no longer the one the shim started in.
+    pub(crate) run_dir: Option<std::path::PathBuf>,
+}
+
 /// The listening socket.
 #[derive(Debug)]
 pub(crate) struct ControlServer {
@@ -242,7 +250,7 @@ impl ControlServer {
         &mut self,
         signals: &SignalFd,
         starter: Option<&std::os::fd::OwnedFd>,
-    ) -> io::Result<Option<Vec<std::os::fd::OwnedFd>>> {
+    ) -> io::Result<Option<Begun>> {
         let Some(stream) = self.await_first_connection(signals, starter)? else {
             return Ok(None);
         };
@@ -276,11 +284,11 @@ impl ControlServer {
             while let Some(pos) = input.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = input.drain(..=pos).collect();
                 match serde_json::from_slice::<ControlRequest>(&line) {
-                    Ok(ControlRequest::Begin) => {
+                    Ok(ControlRequest::Begin { run_dir }) => {
                         self.next_id += 1;
                         self.clients
                             .push(Client::with_input(self.next_id, stream, input)?);
-                        return Ok(Some(holds));
+                        return Ok(Some(Begun { holds, run_dir }));
                     }
                     Ok(ControlRequest::Stop { .. }) => return Ok(None),
                     // Nothing to report or watch before the task begins.

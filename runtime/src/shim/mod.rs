@@ -128,6 +128,13 @@ pub fn run(
         }
         Err(_) => None,
     };
+    // The shim works in its run directory. A spare shim's directory is renamed to the
+    // task's when it is taken, and `/proc/<pid>/cwd` follows the rename: that is how
+    // `shim_alive` knows a shim whose command line names the spare directory.
+    std::env::set_current_dir(task_dir).map_err(|source| ShimError::Setup {
+        what: "entering the run directory",
+        source,
+    })?;
     sys::become_subreaper().map_err(|e| ShimError::Setup {
         what: "becoming a child subreaper",
         source: e.into(),
@@ -169,11 +176,15 @@ pub fn run(
         })?;
     // The port holds stay open for as long as the task runs (they are close-on-exec:
     // no container inherits them).
-    let Some(holds) = begun else {
+    let Some(begun) = begun else {
         tracing::info!("the task was not begun (the daemon hung up or stopped it first)");
         let _ = std::fs::remove_file(&socket);
         return Ok(None);
     };
+    let holds = begun.holds;
+    // A spare shim's directory is the task's now (the daemon renamed it).
+    let task_dir = begun.run_dir.as_deref().unwrap_or(task_dir);
+    let socket = task_dir.join(SOCKET_FILE);
     let t1 = std::time::Instant::now();
     let task_path = task_dir.join(TASK_FILE);
     let text = std::fs::read(&task_path).map_err(|source| ShimError::ReadTask {
@@ -199,7 +210,8 @@ pub fn read_state(task_dir: &Path) -> Option<ShimState> {
 }
 
 /// Whether the shim recorded in `task_dir` is alive (its pid exists and is a berth
-/// shim for this directory).
+/// shim for this directory: started for it, or a spare shim whose directory became it,
+/// which works in it).
 pub fn shim_alive(task_dir: &Path) -> bool {
     let Ok(pid) = std::fs::read_to_string(task_dir.join(PID_FILE)) else {
         return false;
@@ -208,8 +220,13 @@ pub fn shim_alive(task_dir: &Path) -> bool {
         return false;
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    if args.get(1) != Some(&&b"shim"[..]) {
+        return false;
+    }
     let dir = task_dir.as_os_str().as_encoded_bytes();
-    cmdline.split(|b| *b == 0).any(|arg| arg == dir)
+    args.get(2) == Some(&dir)
+        || std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == task_dir)
 }
 
 /// A blocking client of one shim's control socket.
@@ -263,7 +280,7 @@ impl ShimClient {
     /// the daemon does once it has prepared the task, for callers that start shims
     /// themselves (tests). Must be the first request of the shim's first connection.
     pub fn begin(&mut self) -> Result<(), ShimError> {
-        self.request(&ControlRequest::Begin)
+        self.request(&ControlRequest::Begin { run_dir: None })
     }
 
     /// The current state.

@@ -526,7 +526,7 @@ impl Supervisor {
     fn handle_request(&mut self, client: usize, req: Result<ControlRequest, String>) {
         let reply = match req {
             Err(message) => ControlReply::Error { message },
-            Ok(ControlRequest::Begin) => ControlReply::Error {
+            Ok(ControlRequest::Begin { .. }) => ControlReply::Error {
                 message: "the task has already begun".into(),
             },
             Ok(ControlRequest::State) => ControlReply::State(self.state.clone()),

@@ -299,7 +299,13 @@ pub enum ControlRequest {
     /// The daemon's go: `task.json` is written, start the task. The first request of
     /// the daemon's first connection, carrying the task's port holds as SCM_RIGHTS
     /// descriptors (kept open for the task's life); the shim starts nothing before it.
-    Begin,
+    /// `run_dir` is where the task's run directory is now: a spare shim, started ahead
+    /// of any task in a directory of its own, has had that directory renamed to the
+    /// task's (absent: the directory it was started in).
+    Begin {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_dir: Option<PathBuf>,
+    },
     /// Reply with the current state.
     State,
     /// Reply with the current state, then a new line on every change.
