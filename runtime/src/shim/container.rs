@@ -124,13 +124,6 @@ pub(crate) fn delete(c: &ShimContainer, state_root: &Path) {
     }
 }
 
-/// Removes the container's libcontainer state once its cgroups went with the task's
-/// (`BerthCgroups::remove_task`, which also killed whatever was left in them): the rest
-/// of what [`delete`] does, berth sets no OCI hooks.
-pub(crate) fn forget(c: &ShimContainer, state_root: &Path) {
-    let _ = std::fs::remove_dir_all(state_root.join(&c.runtime_id));
-}
-
 /// How an exec's stdio is connected.
 pub(crate) enum ExecStdio {
     /// Pipes (or any descriptors): stderr to `stdout` too when it has none of its own;

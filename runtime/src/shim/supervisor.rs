@@ -633,9 +633,10 @@ impl Supervisor {
             tracing::warn!(error = %e, "removing task cgroup");
         }
         self.namespaces.release();
-        for c in &self.task.containers {
-            container::forget(c, &self.task.container_state_root);
-        }
+        // The containers' libcontainer state (a directory each, on the run root's disk)
+        // stays: the daemon removes it after STOPPED, at low priority, and a starting
+        // daemon's sweep removes what a dead one left. Removing it here put ext4 unlinks
+        // between the last exit and the final report.
         tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "task cgroup removed");
         // The final report tells the daemon the task holds nothing any more: it releases
         // the task's ports for others on reading it.
