@@ -93,11 +93,9 @@ pub(super) async fn finalize_from(
     let teardown = tokio::task::spawn_blocking(move || {
         let mut steps = Steps::new(&tid);
         // Mounts first (a rootfs may hold the netns busy through a process), then
-        // processes, network and files.
-        if let Err(e) = cg.remove_task(&tid) {
-            tracing::warn!(task = %tid, error = %e, "removing task cgroup");
-        }
-        steps.done("finalize: cgroup");
+        // processes, network and files. The shim removes the task's cgroups itself
+        // (killing what is left in them) before its final report, while this runs:
+        // coming second, this removal mostly finds them gone instead of racing it.
         for m in mounts.iter().rev() {
             sys::unmount(m);
         }
@@ -105,6 +103,10 @@ pub(super) async fn finalize_from(
             sys::unmount(&m);
         }
         steps.done("finalize: unmount");
+        if let Err(e) = cg.remove_task(&tid) {
+            tracing::warn!(task = %tid, error = %e, "removing task cgroup");
+        }
+        steps.done("finalize: cgroup");
         if let Some(n) = network
             && let Err(e) = net.teardown_task(&n)
         {
