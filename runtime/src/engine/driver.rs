@@ -204,11 +204,11 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
             // (3-5 ms) run alongside the task's preparation instead of after it.
             let run_dir = engine.config().paths.task_run_dir(id);
             let spare = engine.inner().spare_shim.take(&run_dir);
-            let e2 = engine.clone();
+            let (e2, shim_dir) = (engine.clone(), run_dir.clone());
             let shim = tokio::spawn(async move {
                 match spare {
                     Some(stream) => Ok(stream),
-                    None => start_shim_in(&e2, &run_dir).await,
+                    None => start_shim_in(&e2, &shim_dir).await,
                 }
             });
             let provisioned = provision_task(engine, id, *admitted, &mut steps).await;
@@ -221,19 +221,16 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                     // shim sees its connection close and exits without starting
                     // anything; it is gone before the run directory is removed.
                     drop(shim);
-                    wait_shim_exit(&engine.config().paths.task_run_dir(id)).await;
+                    wait_shim_exit(&run_dir).await;
                     stopped_or_failed?;
                     finalize(engine, id).await?;
                     return Ok(());
                 }
             };
             let begun = match shim {
-                Ok(stream) => {
-                    let run_dir = engine.config().paths.task_run_dir(id);
-                    begin(&stream, provisioned.holds, &run_dir)
-                        .await
-                        .map(|()| stream)
-                }
+                Ok(stream) => begin(&stream, provisioned.holds, &run_dir)
+                    .await
+                    .map(|()| stream),
                 Err(e) => Err(e),
             };
             let stream = match begun {
@@ -244,7 +241,7 @@ async fn drive(engine: &Engine, id: &str, start: Start) -> Result<(), EngineErro
                         shim_failure(engine, id).unwrap_or_else(|| crate::engine::chain(&e))
                     );
                     fail(engine, id, "TaskFailedToStart", &reason).await?;
-                    wait_shim_exit(&engine.config().paths.task_run_dir(id)).await;
+                    wait_shim_exit(&run_dir).await;
                     finalize(engine, id).await?;
                     return Ok(());
                 }
